@@ -1,0 +1,1 @@
+"""Framework and library instrumentations, each installed by a post-import hook."""

@@ -1,0 +1,89 @@
+"""Component model, after the OpenTelemetry Collector's: receivers, processors, exporters.
+
+A component is built by its factory from a validated config, started with the ``Host``
+(what the running collector shares with its components), and shut down in reverse order.
+Batches are OTLP request messages; a consumer must not modify a batch it did not create,
+because the same batch fans out to every pipeline and exporter behind it.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from google.protobuf.message import Message
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ConfigDict
+
+from modeltel.collector.selfmetrics import CollectorMetrics
+from modeltel.collector.signals import Signal
+
+Kind = Literal["receiver", "processor", "exporter"]
+
+
+class ComponentConfig(BaseModel):
+    """Base for component configs: unknown keys are errors, as in the OTel Collector."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Host:
+    """Shared by all components of one collector."""
+
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    metrics: CollectorMetrics = field(init=False)
+    ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.metrics = CollectorMetrics.register(self.registry)
+
+
+class Consumer(Protocol):
+    async def consume(self, signal: Signal, batch: Message) -> None: ...
+
+
+class Component(Protocol):
+    async def start(self, host: Host) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+
+class Receiver(Component, Protocol):
+    pass
+
+
+class Processor(Component, Consumer, Protocol):
+    pass
+
+
+class Exporter(Component, Consumer, Protocol):
+    pass
+
+
+class Fanout:
+    """Hands one batch to several consumers in order."""
+
+    def __init__(self, consumers: Sequence[Consumer]) -> None:
+        self._consumers = tuple(consumers)
+
+    async def consume(self, signal: Signal, batch: Message) -> None:
+        for consumer in self._consumers:
+            await consumer.consume(signal, batch)
+
+
+@dataclass(frozen=True)
+class Factory:
+    """How to build one component type.
+
+    ``create`` receives the component id, its config and, for receivers, the consumer of
+    each signal it feeds; for processors, the next consumer.
+    """
+
+    kind: Kind
+    type: str
+    config: type[ComponentConfig]
+    signals: frozenset[Signal]
+    create: Callable[..., Any]
+
+
+ReceiverConsumers = Mapping[Signal, Consumer]

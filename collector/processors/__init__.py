@@ -1,0 +1,1 @@
+"""Processors: observe or transform batches between receivers and exporters."""

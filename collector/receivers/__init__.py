@@ -1,0 +1,1 @@
+"""Receivers: turn requests on the wire into OTLP batches for the pipelines."""

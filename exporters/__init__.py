@@ -1,0 +1,1 @@
+"""Exporters: where the collector's pipelines deliver batches."""

@@ -1,0 +1,3 @@
+from modeltel.cli import main
+
+main()

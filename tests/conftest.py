@@ -1,0 +1,210 @@
+"""Fixtures that start real processes on 127.0.0.1: the collector and the example server."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.2, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as error:  # the process may not be up yet
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: {last_error}")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test's environment without any modeltel/OTel settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELTEL_", "OTEL_"))}
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        return self.popen.returncode
+
+
+def start_process(args: list[str], log_path: Path, env: dict[str, str], cwd: Path | None = None) -> Process:
+    handle = log_path.open("wb")
+    popen = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    return Process(popen, log_path)
+
+
+@dataclass
+class Collector:
+    process: Process
+    grpc_port: int
+    http_port: int
+    metrics_port: int
+    config: dict = field(default_factory=dict)
+
+    @property
+    def otlp_http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def otlp_grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def samples(self) -> list:
+        """Every sample on /metrics, parsed by prometheus_client's own parser."""
+        text = httpx.get(self.metrics_url, timeout=5).text
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        """Sum of the samples named ``name`` whose labels include ``labels``."""
+        return sum(
+            sample.value
+            for sample in self.samples()
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+
+
+def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosity: str = "basic") -> dict:
+    return {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                    "http": {"endpoint": f"127.0.0.1:{http_port}", "max_request_bytes": 1024 * 1024},
+                }
+            }
+        },
+        "processors": {"predictions": {}},
+        "exporters": {"prometheus": {}, "debug": {"verbosity": verbosity, "interval_seconds": 1}},
+        "service": {
+            "telemetry": {"address": f"127.0.0.1:{metrics_port}"},
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "exporters": ["debug"]},
+                "metrics": {"receivers": ["otlp"], "exporters": ["prometheus"]},
+                "logs": {"receivers": ["otlp"], "processors": ["predictions"], "exporters": ["debug"]},
+            },
+        },
+    }
+
+
+def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
+    ports = free_port(), free_port(), free_port()
+    config = collector_config(*ports, verbosity=verbosity)
+    config_path = tmp_path / "collector.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    process = start_process(
+        [str(BIN / "modeltel"), "collector", "--config", str(config_path)], tmp_path / "collector.log", clean_env()
+    )
+    collector = Collector(process, *ports, config=config)
+    try:
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{ports[2]}/readyz", timeout=1).status_code == 200,
+            what="collector /readyz",
+        )
+    except AssertionError:
+        process.stop()
+        raise AssertionError(f"collector did not become ready:\n{process.log()}") from None
+    return collector
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    running = launch_collector(tmp_path)
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture
+def detailed_collector(tmp_path: Path) -> Iterator[Collector]:
+    """A collector whose debug exporter logs every batch as OTLP/JSON, for content checks."""
+    running = launch_collector(tmp_path, verbosity="detailed")
+    yield running
+    running.process.stop()
+
+
+@dataclass
+class ModelServer:
+    process: Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def agent_env(collector: Collector, **extra: str) -> dict[str, str]:
+    return clean_env(
+        MODELTEL_ENABLED="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.otlp_http,
+        OTEL_SERVICE_NAME="iris-test",
+        OTEL_METRIC_EXPORT_INTERVAL="500",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        OTEL_BLRP_SCHEDULE_DELAY="200",
+        **extra,
+    )
+
+
+def launch_model_server(tmp_path: Path, env: dict[str, str], workers: int = 1, name: str = "server") -> ModelServer:
+    port = free_port()
+    args = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(EXAMPLES), "--host", "127.0.0.1"]
+    args += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    process = start_process(args, tmp_path / f"{name}.log", env)
+    server = ModelServer(process, port)
+    try:
+        wait_until(lambda: httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200, timeout=60, what="server")
+    except AssertionError:
+        process.stop()
+        raise AssertionError(f"model server did not start:\n{process.log()}") from None
+    return server
+
+
+def require_binary(name: str) -> str:
+    """The path of a Debian-packaged tool; ``make test`` installs them, so CI fails rather than skips."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("MODELTEL_REQUIRE_SYSTEM_TOOLS") == "1":
+            pytest.fail(f"{name} is not installed; make test installs it with apt-get")
+        pytest.skip(f"{name} is not installed (make test installs it)")
+    return path
