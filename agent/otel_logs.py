@@ -31,7 +31,9 @@ def _record_takes_event_name() -> bool:
 
 if _emit_takes_keywords():
 
-    def emit_event(logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int) -> None:
+    def emit_event(
+        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
+    ) -> None:
         logger.emit(
             timestamp=timestamp_ns,
             severity_number=SEVERITY_INFO,
@@ -43,7 +45,9 @@ if _emit_takes_keywords():
 
 elif _record_takes_event_name():
 
-    def emit_event(logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int) -> None:
+    def emit_event(
+        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
+    ) -> None:
         logger.emit(
             _logs.LogRecord(
                 timestamp=timestamp_ns,
@@ -57,7 +61,9 @@ elif _record_takes_event_name():
 
 else:
 
-    def emit_event(logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int) -> None:
+    def emit_event(
+        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
+    ) -> None:
         # Without the OTLP event_name field the collector reads the ``event.name`` attribute.
         logger.emit(
             _logs.LogRecord(

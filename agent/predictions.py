@@ -49,7 +49,9 @@ def feature_mapping(features: Any) -> dict[str, Any]:
         features = features.tolist()
     if isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
         return {f"f{index}": value for index, value in enumerate(features)}
-    raise TypeError(f"features must be a mapping, a pydantic model or a sequence, not {type(features).__name__}")
+    raise TypeError(
+        f"features must be a mapping, a pydantic model or a sequence, not {type(features).__name__}"
+    )
 
 
 def _json_fallback(value: Any) -> Any:

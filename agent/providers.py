@@ -16,7 +16,7 @@ from typing import Any, Literal
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.util._importlib_metadata import entry_points
@@ -48,14 +48,20 @@ def otlp_protocol(signal: Signal, environ: Mapping[str, str] = os.environ) -> st
         or DEFAULT_PROTOCOL
     ).strip()
     if protocol not in _OTLP_EXPORTER_BY_PROTOCOL:
-        _log.warning("OTLP protocol %r is not supported by the Python SDK; using %s", protocol, DEFAULT_PROTOCOL)
+        _log.warning(
+            "OTLP protocol %r is not supported by the Python SDK; using %s", protocol, DEFAULT_PROTOCOL
+        )
         return DEFAULT_PROTOCOL
     return protocol
 
 
-def otlp_default_endpoint(signal: Signal, protocol: str, environ: Mapping[str, str] = os.environ) -> str | None:
+def otlp_default_endpoint(
+    signal: Signal, protocol: str, environ: Mapping[str, str] = os.environ
+) -> str | None:
     """The endpoint to pass explicitly, or None when the environment names one."""
-    if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"):
+    if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get(
+        f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"
+    ):
         return None
     if protocol == "grpc":
         return DEFAULT_GRPC_ENDPOINT
@@ -77,16 +83,18 @@ def build_exporter(signal: Signal, name: str, environ: Mapping[str, str] = os.en
     return found[0].load()(**kwargs)
 
 
-def build_resource(environ: Mapping[str, str] = os.environ) -> Resource:
-    """SDK resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``) plus a per-process instance id."""
-    resource = Resource.create()
-    ours = {
-        "service.instance.id": uuid.uuid4().hex,
-        "telemetry.distro.name": "modeltel",
-        "telemetry.distro.version": __version__,
-    }
-    missing = {key: value for key, value in ours.items() if key not in resource.attributes}
-    return resource.merge(Resource(missing))
+def build_resource() -> Resource:
+    """SDK resource plus an instance id made now, in the serving process.
+
+    The SDK's own default ``service.instance.id`` is drawn when the SDK is imported, so
+    workers forked from a master that imported it would share one; ours is drawn when
+    the providers are built, after any fork. ``OTEL_RESOURCE_ATTRIBUTES`` and
+    ``OTEL_SERVICE_NAME`` still win over both.
+    """
+    ours = {"telemetry.distro.name": "modeltel", "telemetry.distro.version": __version__}
+    if "service.instance.id" not in OTELResourceDetector().detect().attributes:
+        ours["service.instance.id"] = uuid.uuid4().hex
+    return Resource.create().merge(Resource(ours))
 
 
 def _is_sdk_disabled(environ: Mapping[str, str]) -> bool:
@@ -98,7 +106,7 @@ def install_global_providers(environ: Mapping[str, str] = os.environ) -> None:
     if _is_sdk_disabled(environ):
         _log.info("OTEL_SDK_DISABLED=true: modeltel leaves OpenTelemetry unconfigured")
         return
-    resource = build_resource(environ)
+    resource = build_resource()
 
     tracer_provider = TracerProvider(resource=resource)
     for name in exporter_names("traces", environ):

@@ -179,9 +179,10 @@ def _check_pipelines(config: CollectorConfig) -> None:
                         f"under top-level {section}"
                     )
                 if signal not in settings.factory.signals:
+                    supported = ", ".join(sorted(s.value for s in settings.factory.signals))
                     raise ConfigError(
                         f"service.pipelines.{pipeline_id}.{section}: {component_id!r} does not support "
-                        f"{signal.value} (it supports {', '.join(sorted(s.value for s in settings.factory.signals))})"
+                        f"{signal.value} (it supports {supported})"
                     )
             if len(set(ids)) != len(ids):
                 raise ConfigError(f"service.pipelines.{pipeline_id}.{section}: a component is listed twice")
@@ -189,7 +190,9 @@ def _check_pipelines(config: CollectorConfig) -> None:
 
 def build_config(document: Any, factories: dict[str, Factory]) -> CollectorConfig:
     if not isinstance(document, dict):
-        raise ConfigError("the configuration must be a mapping with receivers, processors, exporters and service")
+        raise ConfigError(
+            "the configuration must be a mapping with receivers, processors, exporters and service"
+        )
     try:
         raw = RawConfig.model_validate(document)
     except ValidationError as error:

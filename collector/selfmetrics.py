@@ -18,7 +18,7 @@ class CollectorMetrics:
         return cls(
             receiver_accepted=Counter(
                 "modeltel_receiver_accepted",
-                "Items (spans, metric data points, log records) accepted by a receiver and handed to its pipelines.",
+                "Spans, metric data points or log records a receiver accepted and handed to its pipelines.",
                 receiver_labels,
                 registry=registry,
             ),

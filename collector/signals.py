@@ -62,7 +62,12 @@ class SignalType:
 
 SIGNAL_TYPES: dict[Signal, SignalType] = {
     Signal.TRACES: SignalType(
-        Signal.TRACES, ExportTraceServiceRequest, ExportTraceServiceResponse, "/v1/traces", "spans", count_spans
+        Signal.TRACES,
+        ExportTraceServiceRequest,
+        ExportTraceServiceResponse,
+        "/v1/traces",
+        "spans",
+        count_spans,
     ),
     Signal.METRICS: SignalType(
         Signal.METRICS,
@@ -73,6 +78,11 @@ SIGNAL_TYPES: dict[Signal, SignalType] = {
         count_data_points,
     ),
     Signal.LOGS: SignalType(
-        Signal.LOGS, ExportLogsServiceRequest, ExportLogsServiceResponse, "/v1/logs", "log records", count_log_records
+        Signal.LOGS,
+        ExportLogsServiceRequest,
+        ExportLogsServiceResponse,
+        "/v1/logs",
+        "log records",
+        count_log_records,
     ),
 }

@@ -45,8 +45,10 @@ app = FastAPI(title="iris example")
 
 @app.post("/predict", response_model=Prediction)
 def predict(features: IrisFeatures) -> Prediction:
-    row = np.array([[features.sepal_length, features.sepal_width, features.petal_length, features.petal_width]])
-    probabilities = dict(zip(species_names, model.predict_proba(row)[0].round(6).tolist()))
+    row = np.array(
+        [[features.sepal_length, features.sepal_width, features.petal_length, features.petal_width]]
+    )
+    probabilities = dict(zip(species_names, model.predict_proba(row)[0].round(6).tolist(), strict=True))
     species = max(probabilities, key=probabilities.__getitem__)
     prediction_id = record_prediction(
         features, species, model=MODEL_NAME, version=MODEL_VERSION, probabilities=probabilities

@@ -1,6 +1,6 @@
 """Traffic generator for the example server: iris rows with a little noise, at a steady rate.
 
-    python examples/traffic.py --url http://127.0.0.1:8000 --rate 20 --seconds 60
+python examples/traffic.py --url http://127.0.0.1:8000 --rate 20 --seconds 60
 """
 
 import argparse
@@ -25,7 +25,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: run until stopped)")
+    parser.add_argument(
+        "--seconds", type=float, default=0.0, help="stop after this long (0: run until stopped)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
@@ -38,7 +40,9 @@ def main() -> None:
             if time.monotonic() >= deadline:
                 break
             try:
-                client.post("/predict", json=dict(zip(FEATURES, sample.tolist()))).raise_for_status()
+                client.post(
+                    "/predict", json=dict(zip(FEATURES, sample.tolist(), strict=True))
+                ).raise_for_status()
                 sent += 1
             except httpx.HTTPError:
                 failed += 1

@@ -50,7 +50,9 @@ class DebugExporter:
         self._items[signal] += items
         self._batches[signal] += 1
         if self._config.verbosity == "detailed":
-            _log.info("%s %s batch: %s", self._id, signal.value, json_format.MessageToJson(batch, indent=None))
+            _log.info(
+                "%s %s batch: %s", self._id, signal.value, json_format.MessageToJson(batch, indent=None)
+            )
         if self._host is not None:
             self._host.metrics.exporter_sent.labels(self._id, signal.value).inc(items)
 
@@ -74,4 +76,6 @@ class DebugExporter:
         self._batches.clear()
 
 
-FACTORY = Factory(kind="exporter", type="debug", config=DebugConfig, signals=frozenset(Signal), create=DebugExporter)
+FACTORY = Factory(
+    kind="exporter", type="debug", config=DebugConfig, signals=frozenset(Signal), create=DebugExporter
+)

@@ -164,7 +164,7 @@ class PrometheusExporter:
             samples: list[tuple[str, dict[str, str], float]] = []
             cumulative = 0
             bounds = [*(repr(float(bound)) for bound in point.explicit_bounds), "+Inf"]
-            for bound, count in zip(bounds, point.bucket_counts):
+            for bound, count in zip(bounds, point.bucket_counts, strict=False):  # counts may be absent
                 cumulative += count
                 samples.append(("_bucket", {"le": bound}, float(cumulative)))
             if len(point.bucket_counts) < len(bounds):  # no buckets sent: only +Inf is known

@@ -26,7 +26,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.2, what: str = "") -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.2, what: str = ""
+) -> object:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -111,7 +113,7 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
         "receivers": {
             "otlp": {
                 "protocols": {
-                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}", "max_request_bytes": 1024 * 1024},
                     "http": {"endpoint": f"127.0.0.1:{http_port}", "max_request_bytes": 1024 * 1024},
                 }
             }
@@ -135,7 +137,9 @@ def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
     config_path = tmp_path / "collector.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = start_process(
-        [str(BIN / "modeltel"), "collector", "--config", str(config_path)], tmp_path / "collector.log", clean_env()
+        [str(BIN / "modeltel"), "collector", "--config", str(config_path)],
+        tmp_path / "collector.log",
+        clean_env(),
     )
     collector = Collector(process, *ports, config=config)
     try:
@@ -186,14 +190,20 @@ def agent_env(collector: Collector, **extra: str) -> dict[str, str]:
     )
 
 
-def launch_model_server(tmp_path: Path, env: dict[str, str], workers: int = 1, name: str = "server") -> ModelServer:
+def launch_model_server(
+    tmp_path: Path, env: dict[str, str], workers: int = 1, name: str = "server"
+) -> ModelServer:
     port = free_port()
     args = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(EXAMPLES), "--host", "127.0.0.1"]
     args += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
     process = start_process(args, tmp_path / f"{name}.log", env)
     server = ModelServer(process, port)
     try:
-        wait_until(lambda: httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200, timeout=60, what="server")
+        wait_until(
+            lambda: httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200,
+            timeout=60,
+            what="server",
+        )
     except AssertionError:
         process.stop()
         raise AssertionError(f"model server did not start:\n{process.log()}") from None

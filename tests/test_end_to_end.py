@@ -37,21 +37,27 @@ def debug_batches(log: str, signal: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_agent_enabled_by_env_var_reaches_collector(collector: Collector, tmp_path: Path, workers: int) -> None:
+def test_agent_enabled_by_env_var_reaches_collector(
+    collector: Collector, tmp_path: Path, workers: int
+) -> None:
     server = launch_model_server(tmp_path, agent_env(collector), workers=workers)
     try:
         ids = send_predictions(server.url, 30)
         assert len(set(ids)) == 30
 
         wait_until(
-            lambda: collector.value(
-                "modeltel_prediction_records_total", ml_model_name="iris-classifier", ml_model_version="1"
-            )
-            >= 30,
+            lambda: (
+                collector.value(
+                    "modeltel_prediction_records_total", ml_model_name="iris-classifier", ml_model_version="1"
+                )
+                >= 30
+            ),
             what="30 prediction records counted per model",
         )
         wait_until(lambda: http_server_request_count(collector) >= 30, what="RED metrics for 30 requests")
-        wait_until(lambda: collector.value("modeltel_receiver_accepted_total", signal="traces") >= 30, what="spans")
+        wait_until(
+            lambda: collector.value("modeltel_receiver_accepted_total", signal="traces") >= 30, what="spans"
+        )
         # Exactly once: nothing lost, nothing duplicated across workers.
         assert collector.value("modeltel_prediction_records_total", ml_model_name="iris-classifier") == 30
         assert collector.value("modeltel_prediction_records_invalid_total") == 0
@@ -65,8 +71,10 @@ def test_prediction_logs_carry_the_request_trace(detailed_collector: Collector, 
     try:
         ids = send_predictions(server.url, 5)
         wait_until(
-            lambda: detailed_collector.value("modeltel_receiver_accepted_total", signal="traces") >= 5
-            and detailed_collector.value("modeltel_prediction_records_total") >= 5,
+            lambda: (
+                detailed_collector.value("modeltel_receiver_accepted_total", signal="traces") >= 5
+                and detailed_collector.value("modeltel_prediction_records_total") >= 5
+            ),
             what="spans and prediction logs",
         )
     finally:

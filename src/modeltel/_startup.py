@@ -28,4 +28,6 @@ def activate_from_environment() -> None:
     except Exception:  # a broken agent must never stop the host process from starting
         import logging
 
-        logging.getLogger("modeltel.agent").exception("modeltel agent failed to activate; continuing without it")
+        logging.getLogger("modeltel.agent").exception(
+            "modeltel agent failed to activate; continuing without it"
+        )

@@ -24,7 +24,9 @@ def _root() -> None:
 def collector(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", exists=True, dir_okay=False, help="YAML config; built-in defaults without it."),
+        typer.Option(
+            "--config", "-c", exists=True, dir_okay=False, help="YAML config; built-in defaults without it."
+        ),
     ] = None,
     validate: Annotated[bool, typer.Option("--validate", help="Check the config and exit.")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",

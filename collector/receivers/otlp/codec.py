@@ -80,7 +80,9 @@ def _hex_id_to_base64(key: str, value: str) -> str:
         raise OtlpDecodeError(400, f"{key} must be hex-encoded, got {value[:40]!r}") from None
     expected = _ID_LENGTHS.get(key, 8)
     if len(raw) != expected:
-        raise OtlpDecodeError(400, f"{key} must be {expected} bytes ({2 * expected} hex digits), got {len(raw)}")
+        raise OtlpDecodeError(
+            400, f"{key} must be {expected} bytes ({2 * expected} hex digits), got {len(raw)}"
+        )
     return base64.b64encode(raw).decode()
 
 

@@ -1,40 +1,53 @@
-"""OTLP/gRPC transport on grpc.aio."""
+"""OTLP/gRPC transport on grpc.aio.
+
+Requests arrive as bytes and are parsed here rather than by grpc's deserializer, so a
+malformed message gets the ``INVALID_ARGUMENT`` status OTLP specifies (not retryable)
+instead of grpc's generic ``UNKNOWN``, and is counted like any other rejected request.
+"""
 
 import logging
 
 import grpc
-from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from modeltel.collector.receivers.otlp.receiver import Acceptor
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
 
 _log = logging.getLogger("modeltel.collector")
 
-_ADD_SERVICER = {
-    Signal.TRACES: trace_service_pb2_grpc.add_TraceServiceServicer_to_server,
-    Signal.METRICS: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server,
-    Signal.LOGS: logs_service_pb2_grpc.add_LogsServiceServicer_to_server,
+_SERVICE_NAME = {
+    Signal.TRACES: trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
+    Signal.METRICS: metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+    Signal.LOGS: logs_service_pb2.DESCRIPTOR.services_by_name["LogsService"].full_name,
 }
 
 
-class _ExportServicer:
-    """The one ``Export`` method each OTLP gRPC service has."""
+def _export_handler(signal: Signal, acceptor: Acceptor) -> grpc.RpcMethodHandler:
+    signal_type = SIGNAL_TYPES[signal]
+    empty_response = signal_type.response()
 
-    def __init__(self, signal: Signal, acceptor: Acceptor) -> None:
-        self._signal = signal
-        self._acceptor = acceptor
-        self._response = SIGNAL_TYPES[signal].response
-
-    async def Export(self, request: Message, context: grpc.aio.ServicerContext) -> Message:  # noqa: N802
+    async def export(payload: bytes, context: grpc.aio.ServicerContext) -> object:
         try:
-            await self._acceptor.accept(self._signal, request)
+            batch = signal_type.request.FromString(payload)
+        except DecodeError as error:
+            acceptor.reject(signal, grpc.StatusCode.INVALID_ARGUMENT.name)
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"malformed protobuf {signal_type.request.__name__}: {error}",
+            )
+        try:
+            await acceptor.accept(signal, batch)
         except Exception as error:
-            _log.exception("pipeline failed on a %s batch", self._signal.value)
+            _log.exception("pipeline failed on a %s batch", signal.value)
             await context.abort(grpc.StatusCode.INTERNAL, f"pipeline failed: {type(error).__name__}")
-        return self._response()
+        return empty_response
+
+    return grpc.unary_unary_rpc_method_handler(
+        export, request_deserializer=None, response_serializer=signal_type.response.SerializeToString
+    )
 
 
 class GrpcServer:
@@ -46,9 +59,14 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ]
         )
-        for signal, add_servicer in _ADD_SERVICER.items():
-            if acceptor.accepts(signal):
-                add_servicer(_ExportServicer(signal, acceptor), self._server)
+        handlers = [
+            grpc.method_handlers_generic_handler(
+                _SERVICE_NAME[signal], {"Export": _export_handler(signal, acceptor)}
+            )
+            for signal in Signal
+            if acceptor.accepts(signal)
+        ]
+        self._server.add_generic_rpc_handlers(handlers)
 
     async def start(self) -> None:
         if self._server.add_insecure_port(self._endpoint) == 0:

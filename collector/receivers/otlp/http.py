@@ -30,7 +30,9 @@ _RPC_CODE = {
 def error_response(status: int, message: str, media: str) -> web.Response:
     if media not in codec.CONTENT_TYPES:
         media = codec.PROTOBUF
-    body = codec.encode_message(status_pb2.Status(code=_RPC_CODE.get(status, code_pb2.UNKNOWN), message=message), media)
+    body = codec.encode_message(
+        status_pb2.Status(code=_RPC_CODE.get(status, code_pb2.UNKNOWN), message=message), media
+    )
     return web.Response(status=status, body=body, content_type=media)
 
 
@@ -54,9 +56,13 @@ class HttpServer:
         async def handle(request: web.Request) -> web.Response:
             media = codec.media_type(request.headers.get("Content-Type"))
             if media not in codec.CONTENT_TYPES:
-                return self._reject(signal, 415, f"unsupported Content-Type {media!r}; use {_ACCEPTED}", media)
+                return self._reject(
+                    signal, 415, f"unsupported Content-Type {media!r}; use {_ACCEPTED}", media
+                )
             if request.content_length is not None and request.content_length > self._max:
-                return self._reject(signal, 413, f"body of {request.content_length} bytes exceeds {self._max}", media)
+                return self._reject(
+                    signal, 413, f"body of {request.content_length} bytes exceeds {self._max}", media
+                )
             try:
                 body = await request.read()
             except web.HTTPRequestEntityTooLarge:
@@ -80,7 +86,8 @@ class HttpServer:
         return error_response(status, message, media)
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._application(), access_log=None)
+        # Decompression stays ours: bounded output size and truncation checks (codec.gunzip).
+        self._runner = web.AppRunner(self._application(), access_log=None, auto_decompress=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port).start()
         _log.info("OTLP/HTTP receiver listening on %s:%d", self._host, self._port)

@@ -49,7 +49,9 @@ class Acceptor:
         return signal in self._consumers
 
     def refuse(self, signal: Signal, items: int) -> None:
-        self._host.metrics.receiver_refused.labels(self._receiver_id, self._transport, signal.value).inc(items)
+        self._host.metrics.receiver_refused.labels(self._receiver_id, self._transport, signal.value).inc(
+            items
+        )
 
     def reject(self, signal: Signal, code: int | str) -> None:
         """Count a request turned away before its items could be read."""
@@ -64,7 +66,9 @@ class Acceptor:
         except Exception:
             self.refuse(signal, items)
             raise
-        self._host.metrics.receiver_accepted.labels(self._receiver_id, self._transport, signal.value).inc(items)
+        self._host.metrics.receiver_accepted.labels(self._receiver_id, self._transport, signal.value).inc(
+            items
+        )
 
 
 class OtlpReceiver:
@@ -81,10 +85,14 @@ class OtlpReceiver:
         protocols = self._config.protocols
         if protocols.grpc is not None:
             acceptor = Acceptor(self._id, "grpc", self._consumers, host)
-            self._servers.append(GrpcServer(protocols.grpc.endpoint, protocols.grpc.max_request_bytes, acceptor))
+            self._servers.append(
+                GrpcServer(protocols.grpc.endpoint, protocols.grpc.max_request_bytes, acceptor)
+            )
         if protocols.http is not None:
             acceptor = Acceptor(self._id, "http", self._consumers, host)
-            self._servers.append(HttpServer(protocols.http.endpoint, protocols.http.max_request_bytes, acceptor))
+            self._servers.append(
+                HttpServer(protocols.http.endpoint, protocols.http.max_request_bytes, acceptor)
+            )
         for server in self._servers:
             await server.start()
 

@@ -1,0 +1,77 @@
+"""Activation by ``MODELTEL_ENABLED`` through the installed .pth hook, in fresh interpreters."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import clean_env
+
+PROBE = """
+import json, sys
+import fastapi
+from opentelemetry import trace
+print(json.dumps({
+    "modules": sorted(m for m in sys.modules if m == "modeltel" or m.startswith("modeltel.")),
+    "fastapi_patched": getattr(fastapi.FastAPI, "_modeltel_instrumented", False),
+    "tracer_provider": type(trace.get_tracer_provider()).__name__,
+}))
+"""
+
+
+def probe(**env: str) -> dict:
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(completed.stdout)
+
+
+def test_unset_imports_nothing_of_ours() -> None:
+    result = probe()
+    assert result["modules"] == []
+    assert result["fastapi_patched"] is False
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", "off", ""])
+def test_false_values_leave_the_process_alone(value: str) -> None:
+    result = probe(MODELTEL_ENABLED=value)
+    assert not [m for m in result["modules"] if m.startswith("modeltel.agent")]
+    assert result["fastapi_patched"] is False
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", "on"])
+def test_enabled_patches_fastapi_on_import_but_defers_providers(value: str) -> None:
+    result = probe(MODELTEL_ENABLED=value)
+    assert result["fastapi_patched"] is True
+    # No provider until the process serves: supervisors that only import the app stay clean.
+    assert result["tracer_provider"] == "ProxyTracerProvider"
+
+
+def test_first_prediction_builds_providers_and_sdk_disabled_is_honoured() -> None:
+    script = (
+        "from modeltel.agent import record_prediction; from opentelemetry import trace;"
+        "record_prediction({'x': 1.0}, 1, model='m');"
+        "print(type(trace.get_tracer_provider()).__name__)"
+    )
+
+    def run(**env: str) -> str:
+        environment = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", **env)
+        completed = subprocess.run(
+            [sys.executable, "-c", script],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return completed.stdout.strip()
+
+    assert run(MODELTEL_ENABLED="1", OTEL_BLRP_EXPORT_TIMEOUT="100") == "TracerProvider"
+    assert run(MODELTEL_ENABLED="1", OTEL_SDK_DISABLED="true") == "ProxyTracerProvider"
+    assert run() == "ProxyTracerProvider"
