@@ -1,16 +1,14 @@
 """What ``MODELTEL_ENABLED=1`` does at interpreter start-up.
 
 It only registers post-import hooks, so start-up stays cheap and nothing is configured in
-processes that never import a supported framework or record a prediction.
+processes that never import a supported framework or record a prediction. Keep this
+module's imports to what ``site`` has already loaded (bench/startup.py measures it).
 """
 
-import logging
-
-import wrapt
+from types import ModuleType
 
 from modeltel.agent import runtime
-
-_log = logging.getLogger("modeltel.agent")
+from modeltel.agent.import_hooks import when_imported
 
 
 def activate() -> None:
@@ -18,13 +16,17 @@ def activate() -> None:
     if runtime.is_activated():
         return
     runtime.mark_activated()
-    wrapt.register_post_import_hook(_on_fastapi_import, "fastapi")
+    when_imported("fastapi", _on_fastapi_import)
 
 
-def _on_fastapi_import(module: object) -> None:
+def _on_fastapi_import(module: ModuleType) -> None:
     try:
         from modeltel.agent.instrumentation.fastapi import install
 
         install(module)
     except Exception:
-        _log.exception("modeltel could not instrument FastAPI; the application runs uninstrumented")
+        import logging
+
+        logging.getLogger("modeltel.agent").exception(
+            "modeltel could not instrument FastAPI; it runs as it is"
+        )

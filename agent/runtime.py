@@ -5,12 +5,9 @@ first recorded prediction), never at import time: a uvicorn or gunicorn supervis
 imports the app but never serves it therefore starts no exporter threads of ours.
 """
 
-import logging
-import threading
+from _thread import allocate_lock  # threading would cost an import at interpreter start-up
 
-_log = logging.getLogger("modeltel.agent")
-
-_lock = threading.Lock()
+_lock = allocate_lock()
 _activated = False
 _providers_started = False
 
@@ -38,4 +35,8 @@ def ensure_providers() -> None:
 
             install_global_providers()
         except Exception:
-            _log.exception("modeltel could not configure OpenTelemetry; telemetry is off in this process")
+            import logging
+
+            logging.getLogger("modeltel.agent").exception(
+                "modeltel could not configure OpenTelemetry; telemetry is off in this process"
+            )

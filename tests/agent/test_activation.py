@@ -75,3 +75,35 @@ def test_first_prediction_builds_providers_and_sdk_disabled_is_honoured() -> Non
     assert run(MODELTEL_ENABLED="1", OTEL_BLRP_EXPORT_TIMEOUT="100") == "TracerProvider"
     assert run(MODELTEL_ENABLED="1", OTEL_SDK_DISABLED="true") == "ProxyTracerProvider"
     assert run() == "ProxyTracerProvider"
+
+
+def test_enabled_start_up_imports_nothing_heavy() -> None:
+    """bench/startup.py measures the time; this keeps heavy imports from creeping back in."""
+    script = "import sys, json; print(json.dumps(sorted(sys.modules)))"
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(MODELTEL_ENABLED="1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(json.loads(completed.stdout)) - {
+        "json",
+        "json.decoder",
+        "json.scanner",
+        "json.encoder",
+        "_json",
+    }
+    assert "modeltel.agent.activation" in loaded
+    heavy = {
+        "typing",
+        "asyncio",
+        "logging",
+        "threading",
+        "wrapt",
+        "opentelemetry",
+        "importlib.metadata",
+        "inspect",
+    }
+    assert not heavy & loaded, heavy & loaded
