@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the tests start for real.
-SYSTEM_PACKAGES := prometheus
+SYSTEM_PACKAGES := prometheus docker-compose
 
 .PHONY: demo test lint bench install system-packages clean
 
