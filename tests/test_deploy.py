@@ -32,7 +32,8 @@ def test_compose_file_is_valid_and_enables_the_agent_by_env_var() -> None:
     assert services["model-server"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
     for name, service in services.items():
         image = service.get("image", "")
-        assert "build" in service or (":" in image and not image.endswith(":latest")), f"{name}: pin the image tag"
+        pinned = ":" in image and not image.endswith(":latest")
+        assert "build" in service or pinned, f"{name}: pin the image tag"
         assert "healthcheck" in service or name == "traffic", f"{name} has no health check"
     for volume in services["collector"]["volumes"] + services["prometheus"]["volumes"]:
         source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
