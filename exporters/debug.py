@@ -1,7 +1,8 @@
 """``debug`` exporter: tells the operator what arrives.
 
 ``basic`` logs one summary line per signal and interval (items and batches), quiet enough
-for a sidecar; ``detailed`` logs every batch as OTLP/JSON, for debugging a sender.
+for a sidecar; ``detailed`` logs every batch as OTLP/JSON (hex ids, as Jaeger and Loki show
+them), for debugging a sender.
 """
 
 import asyncio
@@ -10,10 +11,10 @@ import logging
 from collections import Counter
 from typing import Literal
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 from pydantic import Field
 
+from modeltel.collector import otlp_json
 from modeltel.collector.component import ComponentConfig, Factory, Host
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
 
@@ -50,9 +51,7 @@ class DebugExporter:
         self._items[signal] += items
         self._batches[signal] += 1
         if self._config.verbosity == "detailed":
-            _log.info(
-                "%s %s batch: %s", self._id, signal.value, json_format.MessageToJson(batch, indent=None)
-            )
+            _log.info("%s %s batch: %s", self._id, signal.value, otlp_json.dumps(batch))
         if self._host is not None:
             self._host.metrics.exporter_sent.labels(self._id, signal.value).inc(items)
 

@@ -115,9 +115,9 @@ def test_prediction_logs_carry_the_request_trace(detailed_collector: Collector, 
         body = json.loads(record["body"]["stringValue"])
         assert set(body["features"]) == set(ROWS[0])
         assert body["prediction"] in body["probabilities"]
-        # The debug exporter prints protobuf JSON (base64 ids); the span it belongs to is the request's.
+        # The span the prediction was recorded in is the request's (ids in OTLP/JSON hex).
         assert record["traceId"] in request_spans, "prediction log not correlated with its request span"
-        assert record["spanId"]
+        assert len(record["traceId"]) == 32 and len(record["spanId"]) == 16
 
 
 def test_agent_off_without_env_var(collector: Collector, tmp_path: Path) -> None:
