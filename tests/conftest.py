@@ -178,16 +178,16 @@ class ModelServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-def agent_env(collector: Collector, **extra: str) -> dict[str, str]:
-    return clean_env(
-        MODELTEL_ENABLED="1",
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.otlp_http,
-        OTEL_SERVICE_NAME="iris-test",
-        OTEL_METRIC_EXPORT_INTERVAL="500",
-        OTEL_BSP_SCHEDULE_DELAY="200",
-        OTEL_BLRP_SCHEDULE_DELAY="200",
-        **extra,
-    )
+def agent_env(collector: Collector, **overrides: str) -> dict[str, str]:
+    settings = {
+        "MODELTEL_ENABLED": "1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http,
+        "OTEL_SERVICE_NAME": "iris-test",
+        "OTEL_METRIC_EXPORT_INTERVAL": "500",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_BLRP_SCHEDULE_DELAY": "200",
+    }
+    return clean_env(**{**settings, **overrides})
 
 
 def launch_model_server(

@@ -66,6 +66,28 @@ def test_agent_enabled_by_env_var_reaches_collector(
     assert "Traceback" not in server.process.log()
 
 
+def test_otlp_grpc_when_the_standard_variables_say_so(collector: Collector, tmp_path: Path) -> None:
+    env = agent_env(
+        collector,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{collector.otlp_grpc}",
+    )
+    server = launch_model_server(tmp_path, env)
+    try:
+        send_predictions(server.url, 12)
+        for signal in ("traces", "metrics", "logs"):
+            wait_until(
+                lambda signal=signal: collector.value(
+                    "modeltel_receiver_accepted_total", signal=signal, transport="grpc"
+                ),
+                what=f"{signal} over gRPC",
+            )
+        wait_until(lambda: collector.value("modeltel_prediction_records_total") == 12, what="12 predictions")
+        assert collector.value("modeltel_receiver_accepted_total", transport="http") == 0
+    finally:
+        server.process.stop()
+
+
 def test_prediction_logs_carry_the_request_trace(detailed_collector: Collector, tmp_path: Path) -> None:
     server = launch_model_server(tmp_path, agent_env(detailed_collector))
     try:

@@ -1,8 +1,10 @@
 """Activation by ``MODELTEL_ENABLED`` through the installed .pth hook, in fresh interpreters."""
 
+import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +32,21 @@ def probe(**env: str) -> dict:
         check=True,
     )
     return json.loads(completed.stdout)
+
+
+def test_pep_829_entry_point_resolves_to_the_start_up_hook() -> None:
+    """Python >= 3.15 calls what modeltel.start names; older Pythons cannot run it, so check the target."""
+    import modeltel
+
+    site_packages = Path(modeltel.__file__).resolve().parent.parent
+    entries = [
+        line.strip() for line in (site_packages / "modeltel.start").read_text().splitlines() if line.strip()
+    ]
+    assert entries == ["modeltel._startup:activate_from_environment"]
+    module_name, _, attribute = entries[0].partition(":")
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+    pth = (site_packages / "modeltel.pth").read_text()
+    assert pth.count("\n") == 1 and pth.startswith("import os;") and "activate_from_environment()" in pth
 
 
 def test_unset_imports_nothing_of_ours() -> None:

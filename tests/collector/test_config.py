@@ -76,6 +76,18 @@ def test_errors_name_the_bad_key(mutate, message: str) -> None:
     assert message in str(raised.value)
 
 
+def test_collector_stops_cleanly_on_sigterm(collector) -> None:
+    assert collector.process.stop() == 0
+    assert "shutting down" in collector.process.log()
+
+
+def test_cli_version() -> None:
+    import modeltel
+
+    completed = subprocess.run([str(BIN / "modeltel"), "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.strip() == f"modeltel {modeltel.__version__}"
+
+
 def test_cli_validate_reports_and_exits_nonzero(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text(DEFAULT_CONFIG_YAML)
