@@ -29,51 +29,30 @@ def _record_takes_event_name() -> bool:
     return "event_name" in inspect.signature(_logs.LogRecord.__init__).parameters
 
 
-if _emit_takes_keywords():
+_EMIT_KEYWORDS = _emit_takes_keywords()
+_RECORD_EVENT_NAME = _EMIT_KEYWORDS or _record_takes_event_name()
 
-    def emit_event(
-        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
-    ) -> None:
-        logger.emit(
-            timestamp=timestamp_ns,
-            severity_number=SEVERITY_INFO,
-            severity_text="INFO",
-            body=body,
-            attributes=attributes,
-            event_name=event_name,
-        )
 
-elif _record_takes_event_name():
-
-    def emit_event(
-        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
-    ) -> None:
-        logger.emit(
-            _logs.LogRecord(
-                timestamp=timestamp_ns,
-                severity_number=SEVERITY_INFO,
-                severity_text="INFO",
-                body=body,
-                attributes=attributes,
-                event_name=event_name,
-            )
-        )
-
-else:
-
-    def emit_event(
-        logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
-    ) -> None:
+def emit_event(
+    logger: Any, event_name: str, body: str, attributes: dict[str, Any], timestamp_ns: int
+) -> None:
+    """Emit one INFO event record in the current context (which supplies trace and span ids)."""
+    if not _RECORD_EVENT_NAME:
         # Without the OTLP event_name field the collector reads the ``event.name`` attribute.
-        logger.emit(
-            _logs.LogRecord(
-                timestamp=timestamp_ns,
-                severity_number=SEVERITY_INFO,
-                severity_text="INFO",
-                body=body,
-                attributes={**attributes, "event.name": event_name},
-            )
-        )
+        attributes = {**attributes, "event.name": event_name}
+    fields: dict[str, Any] = {
+        "timestamp": timestamp_ns,
+        "severity_number": SEVERITY_INFO,
+        "severity_text": "INFO",
+        "body": body,
+        "attributes": attributes,
+    }
+    if _RECORD_EVENT_NAME:
+        fields["event_name"] = event_name
+    if _EMIT_KEYWORDS:
+        logger.emit(**fields)
+    else:
+        logger.emit(_logs.LogRecord(**fields))
 
 
 def install_logger_provider(resource: Any, exporters: Sequence[Any]) -> None:

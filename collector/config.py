@@ -13,10 +13,10 @@ Every error names the key path that is wrong. With no file, :data:`DEFAULT_CONFI
 """
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from modeltel.collector.component import ComponentConfig, Factory, Kind
 from modeltel.collector.signals import Signal
@@ -63,18 +63,28 @@ class PipelineConfig(BaseModel):
     exporters: list[str] = Field(min_length=1)
 
 
+def split_host_port(address: str) -> tuple[str, int]:
+    host, separator, port = address.rpartition(":")
+    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _valid_host_port(address: str) -> str:
+    split_host_port(address)
+    return address
+
+
+HostPort = Annotated[str, AfterValidator(_valid_host_port)]
+"""A listen address such as ``127.0.0.1:4317`` or ``[::1]:9464``."""
+
+
 class TelemetryConfig(BaseModel):
     """The collector's own HTTP endpoint: /metrics, /healthz, /readyz."""
 
     model_config = ConfigDict(extra="forbid")
 
-    address: str = "127.0.0.1:9464"
-
-    @field_validator("address")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        split_host_port(value)
-        return value
+    address: HostPort = "127.0.0.1:9464"
 
 
 class ServiceConfig(BaseModel):
@@ -111,13 +121,6 @@ class CollectorConfig(BaseModel):
     exporters: dict[str, ComponentSettings]
     pipelines: dict[str, PipelineConfig]
     telemetry: TelemetryConfig
-
-
-def split_host_port(address: str) -> tuple[str, int]:
-    host, separator, port = address.rpartition(":")
-    if not separator or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"expected host:port, got {address!r}")
-    return host.strip("[]"), int(port)
 
 
 def component_type(component_id: str) -> str:

@@ -37,7 +37,12 @@ class TelemetryServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host, port = split_host_port(self._address)
-        await web.TCPSite(self._runner, host, port).start()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as error:
+            raise OSError(
+                error.errno, f"telemetry endpoint could not listen on {self._address}: {error.strerror}"
+            ) from None
         _log.info("metrics and health on http://%s/metrics", self._address)
 
     async def stop(self) -> None:

@@ -58,7 +58,11 @@ def collector(
     if validate:
         typer.echo(f"{config or 'built-in defaults'}: valid ({', '.join(loaded.pipelines)})")
         return
-    asyncio.run(Service(loaded).run())
+    try:
+        asyncio.run(Service(loaded).run())
+    except OSError as error:  # a listener could not bind: say which, without a traceback
+        typer.echo(f"collector could not start: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

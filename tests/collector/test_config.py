@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -79,6 +80,20 @@ def test_errors_name_the_bad_key(mutate, message: str) -> None:
 def test_collector_stops_cleanly_on_sigterm(collector) -> None:
     assert collector.process.stop() == 0
     assert "shutting down" in collector.process.log()
+
+
+def test_busy_port_is_a_clear_error(collector) -> None:
+    config = collector.process.log_path.parent / "collector.yaml"
+    completed = subprocess.run(
+        [str(BIN / "modeltel"), "collector", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 1
+    assert "collector could not start" in completed.stderr and "Traceback" not in completed.stderr
+    assert f"127.0.0.1:{collector.metrics_port}" in completed.stderr
+    assert httpx.get(f"http://127.0.0.1:{collector.metrics_port}/healthz").status_code == 200
 
 
 def test_cli_version() -> None:

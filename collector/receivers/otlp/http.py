@@ -89,7 +89,13 @@ class HttpServer:
         # Decompression stays ours: bounded output size and truncation checks (codec.gunzip).
         self._runner = web.AppRunner(self._application(), access_log=None, auto_decompress=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
+        try:
+            await web.TCPSite(self._runner, self._host, self._port).start()
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"OTLP/HTTP receiver could not listen on {self._host}:{self._port}: {error.strerror}",
+            ) from None
         _log.info("OTLP/HTTP receiver listening on %s:%d", self._host, self._port)
 
     async def stop(self) -> None:

@@ -3,10 +3,10 @@
 import logging
 
 from google.protobuf.message import Message
-from pydantic import field_validator
+from pydantic import Field
 
 from modeltel.collector.component import ComponentConfig, Factory, Host, ReceiverConsumers
-from modeltel.collector.config import split_host_port
+from modeltel.collector.config import HostPort
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -15,14 +15,8 @@ _log = logging.getLogger("modeltel.collector")
 
 
 class TransportConfig(ComponentConfig):
-    endpoint: str
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-
-    @field_validator("endpoint")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        split_host_port(value)
-        return value
+    endpoint: HostPort
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, gt=0)
 
 
 class ProtocolsConfig(ComponentConfig):
