@@ -39,19 +39,31 @@ def new_prediction_id() -> str:
 
 
 def feature_mapping(features: Any) -> dict[str, Any]:
-    """Named features from a mapping, a pydantic model, or positional ``f0..fN``."""
+    """Named features of one row.
+
+    A mapping or pydantic model names its own; so does a pandas Series (its index) or a
+    one-row DataFrame (its columns). Sequences and numpy rows are named ``f0..fN``.
+    """
     if isinstance(features, Mapping):
         return dict(features)
     model_dump = getattr(features, "model_dump", None)
     if callable(model_dump):
         return model_dump()
-    if hasattr(features, "tolist"):  # numpy row
+    ndim = getattr(features, "ndim", None)
+    if ndim is not None:  # numpy or pandas
+        shape = tuple(features.shape)
+        if ndim == 2 and shape[0] == 1:
+            iloc = getattr(features, "iloc", None)
+            features, ndim = (iloc[0] if iloc is not None else features[0]), 1
+        if ndim != 1:
+            raise TypeError(f"features must be one row, got shape {shape}: record one prediction per row")
+        if callable(getattr(features, "to_dict", None)):
+            return features.to_dict()
         features = features.tolist()
     if isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
         return {f"f{index}": value for index, value in enumerate(features)}
-    raise TypeError(
-        f"features must be a mapping, a pydantic model or a sequence, not {type(features).__name__}"
-    )
+    kind = type(features).__name__
+    raise TypeError(f"features must be a mapping, a pydantic model, a pandas row or a sequence, not {kind}")
 
 
 def _json_fallback(value: Any) -> Any:

@@ -26,10 +26,24 @@ def test_feature_mapping_accepts_mappings_models_and_rows() -> None:
     assert feature_mapping(Row(age=3, income=2.5)) == {"age": 3, "income": 2.5}
     assert feature_mapping([1.0, 2.0]) == {"f0": 1.0, "f1": 2.0}
     assert feature_mapping(np.array([1.5, 2.5])) == {"f0": 1.5, "f1": 2.5}
+    assert feature_mapping(np.array([[1.5, 2.5]])) == {"f0": 1.5, "f1": 2.5}
     with pytest.raises(TypeError, match="mapping"):
         feature_mapping(42)
     with pytest.raises(TypeError):
         feature_mapping("abc")
+    with pytest.raises(TypeError, match=r"one row, got shape \(2, 2\)"):
+        feature_mapping(np.zeros((2, 2)))
+
+
+def test_pandas_rows_keep_their_column_names() -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.DataFrame({"age": [31, 47], "plan": ["pro", "free"], "spend": [12.5, float("nan")]})
+    assert feature_mapping(frame.iloc[0]) == {"age": 31, "plan": "pro", "spend": 12.5}
+    assert feature_mapping(frame.iloc[[0]]) == {"age": 31, "plan": "pro", "spend": 12.5}
+    with pytest.raises(TypeError, match="one row"):
+        feature_mapping(frame)
+    body = orjson.loads(encode_body({"features": feature_mapping(frame.iloc[1]), "prediction": 0}))
+    assert body["features"] == {"age": 47, "plan": "free", "spend": "NaN"}
 
 
 def test_non_finite_values_survive_as_named_strings_not_nulls() -> None:
