@@ -5,10 +5,17 @@ processes that never import a supported framework or record a prediction. Keep t
 module's imports to what ``site`` has already loaded (bench/startup.py measures it).
 """
 
+import os
 from types import ModuleType
 
 from modeltel.agent import runtime
 from modeltel.agent.import_hooks import when_imported
+
+# Defaults modeltel sets when the variable is absent, as opentelemetry-distro does for its
+# own. Stable HTTP conventions: ``http.server.request.duration`` in seconds by ``http.route``
+# (the old ``http.target`` is the raw path, one series per URL). Any value set, even an
+# empty one, wins.
+DISTRO_DEFAULTS = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http"}
 
 
 def activate() -> None:
@@ -16,6 +23,8 @@ def activate() -> None:
     if runtime.is_activated():
         return
     runtime.mark_activated()
+    for name, value in DISTRO_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     when_imported("fastapi", _on_fastapi_import)
 
 

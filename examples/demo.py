@@ -49,7 +49,6 @@ def snapshot() -> dict[str, dict[tuple[str, ...], float]]:
     wanted = {
         "modeltel_prediction_records_total": ("ml_model_name", "ml_model_version"),
         "modeltel_receiver_accepted_total": ("signal",),
-        "http_server_duration_milliseconds_count": ("http_target",),
         "http_server_request_duration_seconds_count": ("http_route",),
     }
     values: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in wanted}

@@ -27,9 +27,10 @@ def send_predictions(url: str, count: int) -> list[str]:
 
 
 def http_server_request_count(collector: Collector) -> float:
-    """Requests counted by the FastAPI RED histogram, whichever semconv name it uses."""
-    names = ("http_server_duration_milliseconds_count", "http_server_request_duration_seconds_count")
-    return sum(s.value for s in collector.samples() if s.name in names and s.labels.get("job") == "iris-test")
+    """Requests counted by the FastAPI RED histogram (stable HTTP semantic conventions)."""
+    return collector.value(
+        "http_server_request_duration_seconds_count", job="iris-test", http_route="/predict"
+    )
 
 
 def debug_batches(log: str, signal: str) -> list[dict]:
