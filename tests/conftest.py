@@ -210,6 +210,67 @@ def launch_model_server(
     return server
 
 
+@dataclass
+class Prometheus:
+    process: Process
+    url: str
+
+    def query(self, promql: str) -> list[dict]:
+        """Instant query; a PromQL error fails loudly with Prometheus's message."""
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        assert response.status_code == 200, f"{promql}: {response.text}"
+        return response.json()["data"]["result"]
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        response = httpx.get(f"{self.url}/api/v1/label/{label}/values", params={"match[]": match}, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
+
+def launch_prometheus(tmp_path: Path, scrape_port: int) -> Prometheus:
+    """The Debian ``prometheus`` binary scraping 127.0.0.1:``scrape_port`` every second."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {"job_name": "modeltel-collector", "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    args = [
+        binary,
+        f"--config.file={tmp_path / 'prometheus.yml'}",
+        f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--enable-feature=exemplar-storage",
+    ]
+    prometheus = Prometheus(
+        start_process(args, tmp_path / "prometheus.log", {"PATH": "/usr/bin:/bin"}),
+        f"http://127.0.0.1:{port}",
+    )
+
+    def scraping() -> bool:
+        up = prometheus.query('up{job="modeltel-collector"}')
+        return bool(up) and up[0]["value"][1] == "1"
+
+    try:
+        wait_until(scraping, timeout=60, what="Prometheus scraping the collector")
+    except AssertionError:
+        prometheus.process.stop()
+        raise AssertionError(
+            f"Prometheus did not scrape the collector:\n{prometheus.process.log()}"
+        ) from None
+    return prometheus
+
+
+@pytest.fixture
+def prometheus(collector: Collector, tmp_path: Path) -> Iterator[Prometheus]:
+    running = launch_prometheus(tmp_path, collector.metrics_port)
+    yield running
+    running.process.stop()
+
+
 def require_binary(name: str) -> str:
     """The path of a Debian-packaged tool; ``make test`` installs them, so CI fails rather than skips."""
     path = shutil.which(name)

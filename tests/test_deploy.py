@@ -27,7 +27,7 @@ def test_compose_file_is_valid_and_enables_the_agent_by_env_var() -> None:
     assert completed.returncode == 0, completed.stderr
     resolved = yaml.safe_load(completed.stdout)
     services = resolved["services"]
-    assert {"collector", "model-server", "traffic", "prometheus"} <= set(services)
+    assert {"collector", "model-server", "traffic", "prometheus", "grafana"} <= set(services)
     assert services["model-server"]["environment"]["MODELTEL_ENABLED"] == "1"
     assert services["model-server"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://collector:4318"
     for name, service in services.items():
@@ -35,7 +35,9 @@ def test_compose_file_is_valid_and_enables_the_agent_by_env_var() -> None:
         pinned = ":" in image and not image.endswith(":latest")
         assert "build" in service or pinned, f"{name}: pin the image tag"
         assert "healthcheck" in service or name == "traffic", f"{name} has no health check"
-    for volume in services["collector"]["volumes"] + services["prometheus"]["volumes"]:
+    for volume in (
+        services["collector"]["volumes"] + services["prometheus"]["volumes"] + services["grafana"]["volumes"]
+    ):
         source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
         if source.startswith(("/", ".")):  # a bind mount of one of our files, not a named volume
             assert Path(REPO, source).exists(), source

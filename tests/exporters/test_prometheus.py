@@ -1,11 +1,7 @@
 """OTLP metrics → Prometheus series, checked by a real Prometheus scraping the collector."""
 
-import subprocess
-from pathlib import Path
-
 import httpx
 import pytest
-import yaml
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
@@ -14,7 +10,7 @@ from opentelemetry.sdk.resources import Resource
 
 from modeltel.exporters.prometheus import metric_name
 from tests.collector.otlp_batches import prediction_batch
-from tests.conftest import Collector, free_port, require_binary, start_process, wait_until
+from tests.conftest import Collector, Prometheus, wait_until
 
 
 def test_metric_names_follow_the_otel_prometheus_rules() -> None:
@@ -80,69 +76,23 @@ def test_openmetrics_is_served_when_asked(collector: Collector) -> None:
     assert response.text.rstrip().endswith("# EOF")
 
 
-def query(prometheus_url: str, promql: str) -> list[dict]:
-    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": promql}, timeout=5)
-    response.raise_for_status()
-    return response.json()["data"]["result"]
+def test_real_prometheus_scrapes_the_collector(collector: Collector, prometheus: Prometheus) -> None:
+    httpx.post(
+        f"{collector.otlp_http}/v1/logs",
+        content=prediction_batch(40, model="fraud").SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    ).raise_for_status()
+    export_sdk_metrics(collector)
 
-
-def test_real_prometheus_scrapes_the_collector(collector: Collector, tmp_path: Path) -> None:
-    binary = require_binary("prometheus")
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {
-                "job_name": "modeltel-collector",
-                "static_configs": [{"targets": [f"127.0.0.1:{collector.metrics_port}"]}],
-            }
-        ],
-    }
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    process = start_process(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--enable-feature=exemplar-storage",
-        ],
-        tmp_path / "prometheus.log",
-        env={"PATH": "/usr/bin:/bin"},
+    fraud = 'modeltel_prediction_records_total{ml_model_name="fraud"}'
+    wait_until(lambda: prometheus.query(fraud), timeout=30, what="the prediction counter in Prometheus")
+    [series] = prometheus.query(fraud)
+    assert series["value"][1] == "40"
+    assert series["metric"]["ml_model_version"] == "3"
+    wait_until(
+        lambda: prometheus.query("inference_duration_seconds_bucket"), timeout=30, what="translated histogram"
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        httpx.post(
-            f"{collector.otlp_http}/v1/logs",
-            content=prediction_batch(40, model="fraud").SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"},
-        ).raise_for_status()
-        export_sdk_metrics(collector)
-
-        def scraped() -> bool:
-            up = query(url, 'up{job="modeltel-collector"}')
-            return bool(up) and up[0]["value"][1] == "1"
-
-        wait_until(scraped, timeout=60, what=f"Prometheus scraping the collector\n{process.log_path}")
-        wait_until(
-            lambda: query(url, 'modeltel_prediction_records_total{ml_model_name="fraud"}'),
-            timeout=30,
-            what="the prediction counter in Prometheus",
-        )
-        [series] = query(url, 'modeltel_prediction_records_total{ml_model_name="fraud"}')
-        assert series["value"][1] == "40"
-        assert series["metric"]["ml_model_version"] == "3"
-        wait_until(
-            lambda: query(url, "inference_duration_seconds_bucket"), timeout=30, what="translated histogram"
-        )
-        # Resource labels arrive as exported_job/exported_instance next to the scrape's own.
-        [p50] = query(url, "histogram_quantile(0.5, sum by (le) (inference_duration_seconds_bucket))")
-        assert float(p50["value"][1]) == pytest.approx(0.0275)  # rank 2 of 4, linear in (0.005, 0.05]
-        assert query(url, 'predictions_total{exported_job="ml/scorer", exported_instance="w1"}')
-        assert query(url, "count(scrape_samples_scraped)")
-    finally:
-        process.popen.terminate()
-        try:
-            process.popen.wait(10)
-        except subprocess.TimeoutExpired:
-            process.popen.kill()
+    [p50] = prometheus.query("histogram_quantile(0.5, sum by (le) (inference_duration_seconds_bucket))")
+    assert float(p50["value"][1]) == pytest.approx(0.0275)  # rank 2 of 4, linear in (0.005, 0.05]
+    # Resource labels arrive as exported_job/exported_instance next to the scrape's own.
+    assert prometheus.query('predictions_total{exported_job="ml/scorer", exported_instance="w1"}')
