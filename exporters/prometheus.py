@@ -9,7 +9,6 @@ becomes ``job`` and ``service.instance.id`` becomes ``instance``. Series not upd
 export cumulative by default) and is counted as dropped.
 """
 
-import logging
 import re
 import time
 from collections.abc import Iterator
@@ -24,8 +23,6 @@ from pydantic import Field
 
 from modeltel.collector.component import ComponentConfig, Factory, Host
 from modeltel.collector.signals import Signal
-
-_log = logging.getLogger("modeltel.collector")
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")

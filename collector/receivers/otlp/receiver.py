@@ -1,7 +1,5 @@
 """OTLP receiver: config, factory, and the accept path both transports share."""
 
-import logging
-
 from google.protobuf.message import Message
 from pydantic import Field
 
@@ -10,8 +8,6 @@ from modeltel.collector.config import HostPort
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
 
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
-
-_log = logging.getLogger("modeltel.collector")
 
 
 class TransportConfig(ComponentConfig):
