@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry import _logs
 
 from modeltel import __version__
+from modeltel.semconv import ATTR_EVENT_NAME
 
 SEVERITY_INFO = _logs.SeverityNumber.INFO
 
@@ -39,7 +40,7 @@ def emit_event(
     """Emit one INFO event record in the current context (which supplies trace and span ids)."""
     if not _RECORD_EVENT_NAME:
         # Without the OTLP event_name field the collector reads the ``event.name`` attribute.
-        attributes = {**attributes, "event.name": event_name}
+        attributes = {**attributes, ATTR_EVENT_NAME: event_name}
     fields: dict[str, Any] = {
         "timestamp": timestamp_ns,
         "severity_number": SEVERITY_INFO,

@@ -18,11 +18,7 @@ from typing import Any, TypeVar
 import orjson
 
 from modeltel.agent import otel_logs, runtime
-
-PREDICTION_EVENT = "modeltel.prediction"
-ATTR_MODEL_NAME = "ml.model.name"
-ATTR_MODEL_VERSION = "ml.model.version"
-ATTR_PREDICTION_ID = "modeltel.prediction.id"
+from modeltel.semconv import ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_PREDICTION_ID, PREDICTION_EVENT
 
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS

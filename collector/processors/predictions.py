@@ -19,11 +19,8 @@ from pydantic import Field
 
 from modeltel.collector.component import ComponentConfig, Consumer, Factory, Host
 from modeltel.collector.signals import Signal
+from modeltel.semconv import ATTR_EVENT_NAME, ATTR_MODEL_NAME, ATTR_MODEL_VERSION, PREDICTION_EVENT
 
-PREDICTION_EVENT = "modeltel.prediction"
-ATTR_MODEL_NAME = "ml.model.name"
-ATTR_MODEL_VERSION = "ml.model.version"
-ATTR_EVENT_NAME = "event.name"  # for SDKs that predate the OTLP event_name field
 OVERFLOW_LABEL = "_other"
 
 _log = logging.getLogger("modeltel.collector")
