@@ -1,0 +1,37 @@
+"""Per-request state the FastAPI instrumentation shares with model-call capture.
+
+A context variable, so it follows the request into FastAPI's threadpool (``run_in_threadpool``
+copies the context) and into tasks, and never leaks between concurrent requests.
+"""
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RequestState:
+    """What capture needs from the request: its validated body models, and what it adds to
+    the response: the ids of the predictions made while serving it."""
+
+    body_models: list[Any] = field(default_factory=list)
+    prediction_ids: list[str] = field(default_factory=list)
+
+
+current_request: ContextVar[RequestState | None] = ContextVar("modeltel_request", default=None)
+
+
+def request_feature_names(width: int) -> list[str] | None:
+    """Field names of the request's pydantic body model when it has exactly ``width`` fields.
+
+    A handler that builds ``[[body.a, body.b, ...]]`` from its request model passes the
+    model an unnamed row; the request model is where those columns got their names.
+    """
+    state = current_request.get()
+    if state is None:
+        return None
+    for body in state.body_models:
+        fields = getattr(type(body), "model_fields", None)
+        if fields is not None and len(fields) == width:
+            return list(fields)
+    return None

@@ -1,0 +1,228 @@
+"""Serving overhead of the agent: wrk against the example server, variants interleaved in one run.
+
+Variants, each a fresh single-worker uvicorn process serving ``examples/iris_server.py``:
+
+- ``uninstrumented``: the server as written, modeltel installed but not enabled;
+- ``otel-instrument``: ``opentelemetry-instrument`` (opentelemetry-distro) exporting OTLP
+  traces, metrics and logs to a running modeltel collector;
+- ``modeltel-100%`` / ``modeltel-10%``: ``MODELTEL_ENABLED=1`` with traces, metrics and feature
+  logs to the same collector, ``MODELTEL_SAMPLE_RATE`` 1 and 0.1.
+
+The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
+serving core loses. Rounds alternate the variants so machine drift hits all alike; the table
+gives medians over rounds, throughput as a ratio to ``uninstrumented`` and p50/p99 latency.
+
+    python bench/overhead.py [--seconds 10] [--rounds 3] [--connections 4]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+BODY = '{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+WRK_SCRIPT = f"""
+wrk.method = "POST"
+wrk.body = '{BODY}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MODELTEL_", "OTEL_"))}
+
+
+def start_collector(work: Path) -> tuple[subprocess.Popen, str]:
+    grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+    config = {
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"127.0.0.1:{grpc_port}"},
+                    "http": {"endpoint": f"127.0.0.1:{http_port}"},
+                }
+            }
+        },
+        "processors": {"predictions": {}},
+        "exporters": {"prometheus": {}, "debug": {"verbosity": "basic", "interval_seconds": 60}},
+        "service": {
+            "telemetry": {"address": f"127.0.0.1:{metrics_port}"},
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "exporters": ["debug"]},
+                "metrics": {"receivers": ["otlp"], "exporters": ["prometheus"]},
+                "logs": {"receivers": ["otlp"], "processors": ["predictions"], "exporters": ["debug"]},
+            },
+        },
+    }
+    path = work / "collector.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["taskset", "-c", LOAD_CPU, str(BIN / "modeltel"), "collector", "--config", str(path)]
+    process = subprocess.Popen(
+        args, env=base_env(), stdout=(work / "collector.log").open("wb"), stderr=subprocess.STDOUT
+    )
+    wait_for(f"http://127.0.0.1:{metrics_port}/readyz")
+    return process, f"http://127.0.0.1:{http_port}"
+
+
+def variant_command(name: str, port: int, collector: str) -> tuple[list[str], dict[str, str]]:
+    uvicorn = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(REPO / "examples")]
+    uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    env = base_env()
+    otlp = {
+        "OTEL_SERVICE_NAME": "iris-bench",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+    }
+    if name == "otel-instrument":
+        env |= otlp | {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+        }
+        uvicorn = [str(BIN / "opentelemetry-instrument"), *uvicorn]
+    elif name.startswith("modeltel"):
+        rate = "0.1" if name.endswith("10%") else "1"
+        env |= otlp | {
+            "MODELTEL_ENABLED": "1",
+            "MODELTEL_SAMPLE_RATE": rate,
+            "MODELTEL_MODEL_NAME": "iris-classifier",
+        }
+    return ["taskset", "-c", SERVER_CPU, *uvicorn], env
+
+
+def run_wrk(port: int, seconds: int, connections: int, script: Path) -> Result:
+    args = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    args += ["-s", str(script), f"http://127.0.0.1:{port}/predict"]
+    output = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def parse_wrk(output: str) -> Result:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _milliseconds(re.search(r"\s50%\s+(\S+)", output).group(1))
+    p99 = _milliseconds(re.search(r"\s99%\s+(\S+)", output).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?):\s*(\d+)", output))
+    return Result(rps, p50, p99, errors)
+
+
+def measure(name: str, collector: str, args: argparse.Namespace, script: Path, work: Path) -> Result:
+    port = free_port()
+    command, env = variant_command(name, port, collector)
+    log = (work / f"{name.replace('%', 'pct')}.log").open("ab")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz")
+        run_wrk(port, 2, args.connections, script)  # warm-up: first-request set-up, caches
+        return run_wrk(port, args.seconds, args.connections, script)
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument(
+        "--variants", default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%", help="comma-separated"
+    )
+    args = parser.parse_args()
+    for tool in ("wrk", "taskset"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is needed (Debian packages wrk, util-linux); `make bench` installs them")
+    variants = args.variants.split(",")
+    if "otel-instrument" in variants and not (BIN / "opentelemetry-instrument").exists():
+        sys.exit("opentelemetry-instrument is missing: pip install '.[bench]'")
+    results: dict[str, list[Result]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory(prefix="modeltel-bench-") as tmp:
+        work = Path(tmp)
+        script = work / "predict.lua"
+        script.write_text(WRK_SCRIPT)
+        collector, endpoint = start_collector(work)
+        try:
+            for round_number in range(args.rounds):
+                for name in variants:
+                    result = measure(name, endpoint, args, script, work)
+                    results[name].append(result)
+                    print(
+                        f"round {round_number + 1} {name:>16}: {result.requests_per_second:8.0f} req/s "
+                        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                        flush=True,
+                    )
+        finally:
+            collector.terminate()
+            collector.wait(20)
+    report(results, args)
+
+
+def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
+    medians = {
+        name: Result(
+            statistics.median(r.requests_per_second for r in runs),
+            statistics.median(r.p50_ms for r in runs),
+            statistics.median(r.p99_ms for r in runs),
+            sum(r.errors for r in runs),
+        )
+        for name, runs in results.items()
+    }
+    baseline = medians.get("uninstrumented")
+    print(f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds, medians")
+    print(f"{'variant':>16} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}")
+    for name, result in medians.items():
+        ratio = result.requests_per_second / baseline.requests_per_second if baseline else float("nan")
+        added = result.p99_ms - baseline.p99_ms if baseline else float("nan")
+        print(
+            f"{name:>16} {result.requests_per_second:8.0f} {ratio:6.2f} {result.p50_ms:7.2f} "
+            f"{result.p99_ms:7.2f} {added:8.2f} {result.errors:6d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
