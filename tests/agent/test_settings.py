@@ -16,7 +16,8 @@ def test_defaults() -> None:
 
 def test_environment_variables() -> None:
     settings = load({
-        "MODELTEL_SAMPLE_RATE": "0.25", "MODELTEL_FEATURES_DENY": "ssn, email", "MODELTEL_FEATURES_ALLOW": "a,b",
+        "MODELTEL_SAMPLE_RATE": "0.25", "MODELTEL_FEATURES_DENY": "ssn, email",
+        "MODELTEL_FEATURES_ALLOW": "a,b",
         "MODELTEL_FEATURES_HASH": "email", "MODELTEL_HASH_KEY": "k", "MODELTEL_PREDICTION_ID_HEADER": "off",
     })  # fmt: skip
     assert settings.sample_rate == 0.25 and settings.traces_sample_rate == 0.25
