@@ -40,7 +40,8 @@ def make_pipeline(monkeypatch: pytest.MonkeyPatch, endpoint: str, **env: str) ->
 
 def log_event(index: int) -> LogEvent:
     return LogEvent(
-        1_700_000_000_000_000_000 + index, "modeltel.prediction", f'{{"features":{{"x":{index}}},"prediction":1}}',
+        1_700_000_000_000_000_000 + index, "modeltel.prediction",
+        f'{{"features":{{"x":{index}}},"prediction":1}}',
         key_values({"ml.model.name": "m"}), ("modeltel.prediction.id", f"{index:032x}"), 0, 0,
     )  # fmt: skip
 
