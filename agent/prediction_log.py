@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanContext
 from modeltel.agent import sampling, settings
 from modeltel.agent.model_call import ModelIdentity
 from modeltel.agent.privacy import FeatureFilter
+from modeltel.agent.record_body import encode_body
 from modeltel.agent.request_context import RequestState
 from modeltel.agent.telemetry.encoding import LogEvent, key_values
 from modeltel.agent.telemetry.pipeline import Pipeline
@@ -61,8 +62,6 @@ def emit_predictions(
 ) -> list[str]:
     """Draw an id per row (unless given), sample, and queue one record per kept row;
     returns every id, kept or not."""
-    from modeltel.agent.predictions import encode_body
-
     rate = settings.current().sample_rate
     bound = sampling.threshold(rate)
     keep = request.trace_kept if request is not None else None

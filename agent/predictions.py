@@ -9,15 +9,18 @@ line stays queryable there with ``| json``.
 import functools
 import inspect
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import orjson
+from opentelemetry import trace
 
 from modeltel.agent import otel_logs, sampling, settings
+from modeltel.agent.model_call import ModelIdentity
+from modeltel.agent.prediction_log import emit_label, emit_predictions, feature_filter
+from modeltel.agent.record_body import encode_body, feature_mapping
+from modeltel.agent.request_context import current_request
 from modeltel.agent.telemetry import pipeline as pipelines
 from modeltel.semconv import (
     ATTR_MODEL_NAME,
@@ -27,9 +30,6 @@ from modeltel.semconv import (
     LABEL_EVENT,
     PREDICTION_EVENT,
 )
-
-_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 _log = logging.getLogger("modeltel.agent")
 _logger = otel_logs.get_logger()
@@ -43,63 +43,6 @@ _PREDICTION_ID = re.compile(r"[0-9a-fA-F]{32}")
 def new_prediction_id() -> str:
     """128 random bits as 32 lowercase hex digits, like a W3C trace id."""
     return sampling.new_prediction_id(sampling.threshold(1.0))
-
-
-def feature_mapping(features: Any) -> dict[str, Any]:
-    """Named features of one row.
-
-    A mapping or pydantic model names its own; so does a pandas Series (its index) or a
-    one-row DataFrame (its columns). Sequences and numpy rows are named ``f0..fN``.
-    """
-    if isinstance(features, Mapping):
-        return dict(features)
-    model_dump = getattr(features, "model_dump", None)
-    if callable(model_dump):
-        return model_dump()
-    ndim = getattr(features, "ndim", None)
-    if ndim is not None:  # numpy or pandas
-        shape = tuple(features.shape)
-        if ndim == 2 and shape[0] == 1:
-            iloc = getattr(features, "iloc", None)
-            features, ndim = (iloc[0] if iloc is not None else features[0]), 1
-        if ndim != 1:
-            raise TypeError(f"features must be one row, got shape {shape}: record one prediction per row")
-        if callable(getattr(features, "to_dict", None)):
-            return features.to_dict()
-        features = features.tolist()
-    if isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
-        return {f"f{index}": value for index, value in enumerate(features)}
-    kind = type(features).__name__
-    raise TypeError(f"features must be a mapping, a pydantic model, a pandas row or a sequence, not {kind}")
-
-
-def _json_fallback(value: Any) -> Any:
-    """Unknown objects are kept as their text rather than lost."""
-    return str(value)
-
-
-def _finite_or_name(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else _NON_FINITE[value]
-    if isinstance(value, dict):
-        return {key: _finite_or_name(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_name(item) for item in value]
-    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalar or array
-        return _finite_or_name(value.tolist())
-    return value
-
-
-def encode_body(payload: dict[str, Any]) -> str:
-    """JSON text; NaN and infinities become the strings proto3 JSON uses ("NaN", "Infinity").
-
-    orjson writes non-finite floats as ``null``, which would make a NaN look like a missing
-    value; the slower rewrite runs only when ``null`` appears in the fast output.
-    """
-    encoded = orjson.dumps(payload, default=_json_fallback, option=_JSON_OPTIONS)
-    if b"null" in encoded:
-        encoded = orjson.dumps(_finite_or_name(payload), default=_json_fallback, option=_JSON_OPTIONS)
-    return encoded.decode()
 
 
 def record_prediction(
@@ -144,12 +87,6 @@ def _record_on_pipeline(
     prediction_id: str | None,
     timestamp_ns: int,
 ) -> str:
-    from opentelemetry import trace
-
-    from modeltel.agent.model_call import ModelIdentity
-    from modeltel.agent.prediction_log import emit_predictions
-    from modeltel.agent.request_context import current_request
-
     request = current_request.get()
     ids = emit_predictions(
         pipeline, ModelIdentity(model, version), list(features), [list(features.values())], [prediction],
@@ -171,8 +108,6 @@ def _record_through_logs_api(
     timestamp_ns: int,
 ) -> str:
     """Without ``MODELTEL_ENABLED`` the record goes to whatever SDK the host configured."""
-    from modeltel.agent.prediction_log import feature_filter
-
     rate = settings.current().sample_rate
     prediction_id = prediction_id or sampling.new_prediction_id(sampling.threshold(rate))
     if not sampling.is_sampled(prediction_id, rate):
@@ -216,11 +151,6 @@ def record_label(
         body = encode_body({"label": label})
         pipeline = pipelines.current()
         if pipeline is not None:
-            from opentelemetry import trace
-
-            from modeltel.agent.model_call import ModelIdentity
-            from modeltel.agent.prediction_log import emit_label
-
             identity = ModelIdentity(model, version) if model is not None else None
             emit_label(
                 pipeline,
