@@ -91,7 +91,11 @@ def build_resource() -> Resource:
     the providers are built, after any fork. ``OTEL_RESOURCE_ATTRIBUTES`` and
     ``OTEL_SERVICE_NAME`` still win over both.
     """
-    ours = {"telemetry.distro.name": "modeltel", "telemetry.distro.version": __version__}
+    ours: dict[str, object] = {
+        "telemetry.distro.name": "modeltel",
+        "telemetry.distro.version": __version__,
+        "process.pid": os.getpid(),
+    }
     if "service.instance.id" not in OTELResourceDetector().detect().attributes:
         ours["service.instance.id"] = uuid.uuid4().hex
     return Resource.create().merge(Resource(ours))
