@@ -133,8 +133,11 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
     }
 
 
-def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
-    ports = free_port(), free_port(), free_port()
+def launch_collector(
+    tmp_path: Path, verbosity: str = "basic", ports: tuple[int, int, int] | None = None
+) -> Collector:
+    """A collector on free ports, or on ``ports`` (gRPC, HTTP, metrics) when given."""
+    ports = ports or (free_port(), free_port(), free_port())
     config = collector_config(*ports, verbosity=verbosity)
     config_path = tmp_path / "collector.yaml"
     config_path.write_text(yaml.safe_dump(config))
