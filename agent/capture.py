@@ -96,7 +96,7 @@ class _Call:
             from modeltel.agent.telemetry.spans import start_span
 
             identity = identify(model)
-            attributes = {"ml.model.name": identity.name}
+            attributes: dict[str, Any] = {"ml.model.name": identity.name}
             if identity.version is not None:
                 attributes["ml.model.version"] = identity.version
             parent = trace.get_current_span().get_span_context()
@@ -105,7 +105,7 @@ class _Call:
                 pipeline.put_span, pipeline.trace_bound,
             )  # fmt: skip
             token = context.attach(trace.set_span_in_context(span))
-            return cls(pipeline, identity, span, token, attributes)
+            return cls(pipeline, identity, span, token, tuple(attributes.items()))
         except Exception:
             _log.exception("modeltel could not start recording a model call")
             return None
@@ -115,10 +115,9 @@ class _Call:
             from opentelemetry.trace import StatusCode
 
             instruments = self.pipeline.instruments
-            instruments.model_errors.add(1, {**self.attributes, "error.type": type(error).__qualname__})
-            instruments.inference_duration.record(
-                duration_ns / 1e9, {**self.attributes, "error.type": type(error).__qualname__}
-            )
+            attributes = (*self.attributes, ("error.type", type(error).__qualname__))
+            instruments.model_errors.add(1, attributes)
+            instruments.inference_duration.record(duration_ns / 1e9, attributes, *self._trace_ids())
             self.span.record_exception(error)
             self.span.set_status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}")
         except Exception:
@@ -128,7 +127,7 @@ class _Call:
 
     def succeeded(self, call: ModelCall | None, duration_ns: int) -> None:
         instruments = self.pipeline.instruments
-        instruments.inference_duration.record(duration_ns / 1e9, self.attributes)
+        instruments.inference_duration.record(duration_ns / 1e9, self.attributes, *self._trace_ids())
         if call is None:
             return
         self.span.set_attribute("ml.model.batch_size", call.rows)
@@ -160,8 +159,15 @@ class _Call:
             counts[label] = counts.get(label, 0) + 1
         for label, count in counts.items():
             counter.add(
-                count, {**self.attributes, "ml.model.predicted_class": _bounded_class(self.identity, label)}
+                count, (*self.attributes, ("ml.model.predicted_class", _bounded_class(self.identity, label)))
             )
+
+    def _trace_ids(self) -> tuple[int, int]:
+        """The span's ids for an exemplar, when the span is sampled."""
+        span_context = self.span.get_span_context()
+        if span_context.trace_flags.sampled:
+            return span_context.trace_id, span_context.span_id
+        return 0, 0
 
     def end(self) -> None:
         if self._detach is None:

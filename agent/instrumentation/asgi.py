@@ -114,17 +114,24 @@ class TelemetryMiddleware:
     ) -> None:
         try:
             route = _route(scope)
-            metric = {"http.request.method": method, "url.scheme": scope.get("scheme", "http"),
-                      "http.response.status_code": status}  # fmt: skip
-            if route is not None:
-                metric["http.route"] = route
             if error is None and status >= 500:
                 error = str(status)
-            if error is not None:
-                metric["error.type"] = error
-            pipeline.instruments.http_duration.record(time.perf_counter() - started, metric)
+            metric = (
+                ("http.request.method", method),
+                ("url.scheme", scope.get("scheme", "http")),
+                ("http.response.status_code", status),
+                ("http.route", route),
+                ("error.type", error),
+            )
+            if route is None or error is None:
+                metric = tuple(pair for pair in metric if pair[1] is not None)
+            span_context = span.get_span_context()
+            ids = (
+                (span_context.trace_id, span_context.span_id) if span_context.trace_flags.sampled else (0, 0)
+            )
+            pipeline.instruments.http_duration.record(time.perf_counter() - started, metric, *ids)
             if span.is_recording():
-                span.set_attributes(metric)
+                span.set_attributes(dict(metric))
                 if route is not None:
                     span.update_name(f"{method} {route}")
                 if error is not None:

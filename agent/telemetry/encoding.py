@@ -5,8 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
@@ -112,4 +114,14 @@ def encode_logs(records: Iterable[LogEvent], origin: Origin) -> bytes:
             log.trace_id = record.trace_id.to_bytes(16, "big")
             log.span_id = record.span_id.to_bytes(8, "big")
             log.flags = 1
+    return request.SerializeToString()
+
+
+def encode_metrics(metrics: Sequence[Metric], origin: Origin) -> bytes:
+    request = ExportMetricsServiceRequest()
+    resource_metrics = request.resource_metrics.add()
+    resource_metrics.resource.CopyFrom(origin.resource)
+    scope_metrics = resource_metrics.scope_metrics.add()
+    scope_metrics.scope.CopyFrom(origin.scope)
+    scope_metrics.metrics.extend(metrics)
     return request.SerializeToString()

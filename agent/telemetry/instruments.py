@@ -1,4 +1,4 @@
-"""The agent's metrics, made with the OpenTelemetry metrics API on the agent's own provider.
+"""The agent's metrics and their names.
 
 Names follow the OpenTelemetry semantic conventions where one exists (HTTP server duration,
 process CPU and memory) and the ``modeltel.`` namespace otherwise; the collector's
@@ -14,12 +14,18 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
+from modeltel.agent.telemetry.metrics import (
+    Attributes,
+    Counter,
+    Histogram,
+    ObservableCounter,
+    ObservableGauge,
+)
 
 # Semantic-convention advice for http.server.request.duration.
-HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
+HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 # Model inference is often sub-millisecond; the HTTP buckets would put it all in the first.
-INFERENCE_BUCKETS = [
+INFERENCE_BUCKETS = (
     0.0001,
     0.00025,
     0.0005,
@@ -35,7 +41,7 @@ INFERENCE_BUCKETS = [
     1.0,
     2.5,
     5.0,
-]
+)
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -45,6 +51,16 @@ class Instruments:
     inference_duration: Histogram
     predictions: Counter
     model_errors: Counter
+    observed: tuple[ObservableCounter | ObservableGauge, ...]
+
+    def all(self) -> tuple:
+        return (
+            self.http_duration,
+            self.inference_duration,
+            self.predictions,
+            self.model_errors,
+            *self.observed,
+        )
 
 
 def _resident_bytes() -> int:
@@ -56,52 +72,47 @@ def _resident_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
-def _cpu_time(options: CallbackOptions) -> Iterable[Observation]:
+def _cpu_time() -> list[tuple[Attributes, float]]:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return [
-        Observation(usage.ru_utime, {"cpu.mode": "user"}),
-        Observation(usage.ru_stime, {"cpu.mode": "system"}),
-    ]
+    return [((("cpu.mode", "user"),), usage.ru_utime), ((("cpu.mode", "system"),), usage.ru_stime)]
 
 
-def _memory(options: CallbackOptions) -> Iterable[Observation]:
-    return [Observation(_resident_bytes())]
-
-
-def create_instruments(meter: Meter, dropped: Callable[[], dict[tuple[str, str], int]]) -> Instruments:
+def create_instruments(dropped: Callable[[], dict[tuple[str, str], int]]) -> Instruments:
     """``dropped`` returns the agent's drop counts by (signal, reason), read at each export."""
 
-    def observe_dropped(options: CallbackOptions) -> Iterable[Observation]:
+    def observe_dropped() -> Iterable[tuple[Attributes, float]]:
         return [
-            Observation(count, {"signal": signal, "reason": reason})
-            for (signal, reason), count in dropped().items()
+            ((("signal", signal), ("reason", reason)), count) for (signal, reason), count in dropped().items()
         ]
 
-    meter.create_observable_counter(
-        "modeltel.agent.dropped", [observe_dropped], unit="{item}",
-        description="Telemetry the agent dropped instead of slowing the host: queue full or export failed.",
-    )  # fmt: skip
-    meter.create_observable_counter(
-        "process.cpu.time", [_cpu_time], unit="s", description="CPU seconds used."
-    )
-    meter.create_observable_up_down_counter(
-        "process.memory.usage", [_memory], unit="By", description="Resident set size."
-    )
     return Instruments(
-        http_duration=meter.create_histogram(
-            "http.server.request.duration", unit="s", description="Duration of HTTP server requests.",
-            explicit_bucket_boundaries_advisory=HTTP_DURATION_BUCKETS,
+        http_duration=Histogram(
+            "http.server.request.duration", "s", "Duration of HTTP server requests.", HTTP_DURATION_BUCKETS
         ),
-        inference_duration=meter.create_histogram(
-            "modeltel.model.inference.duration", unit="s",
-            description="Duration of one predict-like model call (a whole batch).",
-            explicit_bucket_boundaries_advisory=INFERENCE_BUCKETS,
+        inference_duration=Histogram(
+            "modeltel.model.inference.duration",
+            "s",
+            "Duration of one predict-like model call (a whole batch).",
+            INFERENCE_BUCKETS,
         ),
-        predictions=meter.create_counter(
-            "modeltel.model.predictions", unit="{prediction}",
-            description="Predictions (rows) made, by model, version and predicted class, before sampling.",
+        predictions=Counter(
+            "modeltel.model.predictions",
+            "{prediction}",
+            "Predictions (rows) made, by model, version and predicted class, before sampling.",
         ),
-        model_errors=meter.create_counter(
-            "modeltel.model.errors", unit="{error}", description="Model calls that raised, by exception type."
+        model_errors=Counter(
+            "modeltel.model.errors", "{error}", "Model calls that raised, by exception type."
         ),
-    )  # fmt: skip
+        observed=(
+            ObservableCounter(
+                "modeltel.agent.dropped",
+                "{item}",
+                "Telemetry the agent dropped instead of slowing the host: queue full or export failed.",
+                observe_dropped,
+            ),
+            ObservableCounter("process.cpu.time", "s", "CPU seconds used.", _cpu_time),
+            ObservableGauge(
+                "process.memory.usage", "By", "Resident set size.", lambda: [((), _resident_bytes())]
+            ),
+        ),
+    )

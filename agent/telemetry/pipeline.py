@@ -14,11 +14,8 @@ import threading
 import time
 from typing import Any
 
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-
 from modeltel import __version__
-from modeltel.agent.telemetry.encoding import LogEvent, Origin, encode_logs, encode_spans
+from modeltel.agent.telemetry.encoding import LogEvent, Origin, encode_logs, encode_metrics, encode_spans
 from modeltel.agent.telemetry.instruments import Instruments, create_instruments
 from modeltel.agent.telemetry.queue import BoundedQueue
 from modeltel.agent.telemetry.settings import Signal, queue_settings, signal_export
@@ -44,13 +41,7 @@ class Pipeline:
         self.trace_bound = trace_sampling_bound(trace_sample_rate) if self.exports["traces"].enabled else 0
         self.logs_enabled = self.exports["logs"].enabled
         self._export_failed: dict[Signal, int] = {"traces": 0, "logs": 0, "metrics": 0}
-        self._reader = InMemoryMetricReader()
-        self._meter_provider = MeterProvider(
-            metric_readers=[self._reader], resource=_sdk_resource(resource_attributes), shutdown_on_exit=False
-        )
-        self.instruments: Instruments = create_instruments(
-            self._meter_provider.get_meter(SCOPE, __version__), self.dropped
-        )
+        self.instruments: Instruments = create_instruments(self.dropped)
         self._transports: dict[Signal, Transport] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -116,12 +107,11 @@ class Pipeline:
     def _export_metrics(self, deadline: float | None = None) -> None:
         if not self.exports["metrics"].enabled:
             return
-        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-
-        data = self._reader.get_metrics_data()
-        if not (data is not None and data.resource_metrics):
-            return
-        if not self._send("metrics", encode_metrics(data).SerializeToString(), deadline):
+        now = time.time_ns()
+        metrics = [
+            metric for metric in (i.to_otlp(now) for i in self.instruments.all()) if metric is not None
+        ]
+        if metrics and not self._send("metrics", encode_metrics(metrics, self.origin), deadline):
             self._export_failed["metrics"] += 1
 
     def _transport(self, signal: Signal) -> Transport:
@@ -175,12 +165,6 @@ class Pipeline:
             _log.debug("modeltel final flush failed", exc_info=True)
         for transport in self._transports.values():
             transport.close()
-
-
-def _sdk_resource(attributes: dict[str, Any]) -> Any:
-    from opentelemetry.sdk.resources import Resource
-
-    return Resource(attributes)
 
 
 _pipeline: Pipeline | None = None

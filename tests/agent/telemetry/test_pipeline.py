@@ -66,7 +66,7 @@ def test_spans_logs_and_metrics_arrive_as_otlp(monkeypatch: pytest.MonkeyPatch, 
         parent.end()
         for index in range(3):
             pipeline.put_log(log_event(index))
-        pipeline.instruments.predictions.add(3, {"ml.model.name": "m"})
+        pipeline.instruments.predictions.add(3, (("ml.model.name", "m"),))
         wait_until(lambda: len(sink.spans()) == 2 and len(sink.log_records()) == 3, what="spans and logs")
         wait_until(lambda: sink.messages("/v1/metrics"), what="metrics")
     finally:
