@@ -83,6 +83,9 @@ def build_exporter(signal: Signal, name: str, environ: Mapping[str, str] = os.en
     return found[0].load()(**kwargs)
 
 
+_resources: dict[int, Resource] = {}
+
+
 def build_resource() -> Resource:
     """SDK resource plus an instance id made now, in the serving process.
 
@@ -91,14 +94,18 @@ def build_resource() -> Resource:
     the providers are built, after any fork. ``OTEL_RESOURCE_ATTRIBUTES`` and
     ``OTEL_SERVICE_NAME`` still win over both.
     """
+    pid = os.getpid()
+    if pid in _resources:  # one per process: the SDK providers and the agent's pipeline share it
+        return _resources[pid]
     ours: dict[str, object] = {
         "telemetry.distro.name": "modeltel",
         "telemetry.distro.version": __version__,
-        "process.pid": os.getpid(),
+        "process.pid": pid,
     }
     if "service.instance.id" not in OTELResourceDetector().detect().attributes:
         ours["service.instance.id"] = uuid.uuid4().hex
-    return Resource.create().merge(Resource(ours))
+    resource = _resources[pid] = Resource.create().merge(Resource(ours))
+    return resource
 
 
 def _is_sdk_disabled(environ: Mapping[str, str]) -> bool:
