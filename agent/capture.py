@@ -31,7 +31,9 @@ def add_listener(listener: Listener) -> None:
     _listeners.append(listener)
 
 
-def observe(model: Any, method: str, function: Callable[..., Any], args: tuple, kwargs: dict, describe: Describe) -> Any:
+def observe(
+    model: Any, method: str, function: Callable[..., Any], args: tuple, kwargs: dict, describe: Describe
+) -> Any:
     """Run ``function(*args, **kwargs)`` (the original method; ``args[0]`` is the model) and record it."""
     if _inside_model_call.get():
         return function(*args, **kwargs)
