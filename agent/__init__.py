@@ -9,10 +9,14 @@ Attributes load on first use (PEP 562): the start-up hook imports
 see the names through ``predictions``.
 """
 
-__all__ = ["PREDICTION_EVENT", "predictor", "record_label", "record_prediction"]
+__all__ = ["PREDICTION_EVENT", "predictor", "record_label", "record_prediction", "register_model"]
 
 
 def __getattr__(name: str) -> object:  # no typing import here: it costs ~15 ms at start-up
+    if name == "register_model":
+        from modeltel.agent import model_registry
+
+        return model_registry.register_model
     if name in __all__:
         from modeltel.agent import predictions
 

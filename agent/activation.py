@@ -18,6 +18,17 @@ from modeltel.agent.import_hooks import when_imported
 DISTRO_DEFAULTS = {"OTEL_SEMCONV_STABILITY_OPT_IN": "http"}
 
 
+# Module whose import triggers capture -> modeltel.agent.frameworks module that installs it.
+# scikit-learn hooks ``sklearn.base`` (imported before any estimator module) so estimator
+# classes are wrapped as they are created.
+FRAMEWORK_INSTALLERS = {
+    "sklearn.base": "sklearn",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "onnxruntime": "onnxruntime",
+}
+
+
 def activate() -> None:
     """Idempotent: safe to call from the start-up hook and again by hand."""
     if runtime.is_activated():
@@ -26,6 +37,8 @@ def activate() -> None:
     for name, value in DISTRO_DEFAULTS.items():
         os.environ.setdefault(name, value)
     when_imported("fastapi", _on_fastapi_import)
+    for module_name, installer in FRAMEWORK_INSTALLERS.items():
+        when_imported(module_name, _framework_hook(installer))
 
 
 def _on_fastapi_import(module: ModuleType) -> None:
@@ -39,3 +52,19 @@ def _on_fastapi_import(module: ModuleType) -> None:
         logging.getLogger("modeltel.agent").exception(
             "modeltel could not instrument FastAPI; it runs as it is"
         )
+
+
+def _framework_hook(installer: str) -> object:
+    def install_capture(module: ModuleType) -> None:
+        try:
+            from importlib import import_module
+
+            import_module(f"modeltel.agent.frameworks.{installer}").install(module)
+        except Exception:
+            import logging
+
+            logging.getLogger("modeltel.agent").exception(
+                "modeltel could not instrument %s; it runs as it is", module.__name__
+            )
+
+    return install_capture

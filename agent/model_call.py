@@ -34,3 +34,10 @@ class ModelCall:
     rows: int
     predictions: Sequence[Any] | None = None
     probabilities: Sequence[Any] | None = None
+    # Added for framework capture (optional, at the end so positional construction still works):
+    # ``scores[i]`` is row i's decision-function value or raw booster output (a number, or a
+    # list per class); ``objective`` is a booster's training objective, which says whether
+    # its raw outputs are margins or probabilities (" (margin)" appended when the call
+    # asked for margins).
+    scores: Sequence[Any] | None = None
+    objective: str | None = None

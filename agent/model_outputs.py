@@ -1,0 +1,124 @@
+"""What a predict-like call returned, as one plain-Python output per row.
+
+The rules (docs/agent.md, "Capture without code changes"):
+
+- ``predict``: the returned value per row: a class label, a regression value, or a list for
+  multi-output models;
+- ``predict_proba``: the prediction is the most probable class (``classes_[argmax]``) and
+  the probabilities map ``str(class)`` to its probability;
+- ``decision_function``: the score (a number per row for binary problems, a list for
+  multiclass) and the label it implies (positive class when the score is > 0; argmax);
+- raw booster outputs (XGBoost/LightGBM ``Booster.predict``): the number or list as
+  returned, both as prediction and as score, with the booster's objective, since whether
+  it is a margin or a probability depends on it.
+
+One ``tolist()`` per output array; the per-row dicts of probabilities are the only
+per-row Python work, and they are what the wire format carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Outputs:
+    predictions: list[Any]
+    probabilities: list[Any] | None = None
+    scores: list[Any] | None = None
+
+
+def _as_array(result: Any) -> np.ndarray | None:
+    if hasattr(result, "toarray") and hasattr(result, "nnz"):  # scipy.sparse multilabel output
+        return None
+    if type(result).__module__.startswith("pandas") and hasattr(result, "to_numpy"):
+        result = result.to_numpy()
+    array = np.asarray(result)
+    return array if array.dtype != object or array.ndim <= 2 else None
+
+
+def per_row(result: Any) -> list[Any] | None:
+    """A value per row; a 2-D result of one column counts as one value per row."""
+    array = _as_array(result)
+    if array is None or array.ndim == 0:
+        return None
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    return array.tolist()
+
+
+def _classes(model: Any, count: int) -> np.ndarray:
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        classes = np.asarray(classes)
+        if classes.ndim == 1 and classes.shape[0] == count:
+            return classes
+    return np.arange(count)
+
+
+def probability_maps(matrix: np.ndarray, labels: list[str]) -> list[dict[str, float]]:
+    return [dict(zip(labels, row, strict=True)) for row in matrix.tolist()]
+
+
+def from_probabilities(model: Any, result: Any) -> Outputs | None:
+    if isinstance(result, list):  # multi-output: one (rows, classes) array per output
+        arrays = [np.asarray(r) for r in result]
+        if not arrays or any(a.ndim != 2 for a in arrays):
+            return None
+        classes = getattr(model, "classes_", None)
+        if not isinstance(classes, list) or len(classes) != len(arrays):
+            classes = [None] * len(arrays)
+        labels = np.column_stack(
+            [
+                (
+                    np.asarray(c)[a.argmax(axis=1)]
+                    if c is not None and len(c) == a.shape[1]
+                    else a.argmax(axis=1)
+                )
+                for c, a in zip(classes, arrays, strict=True)
+            ]
+        )
+        return Outputs(labels.tolist())
+    matrix = _as_array(result)
+    if matrix is None or matrix.ndim != 2:
+        return None
+    classes = _classes(model, matrix.shape[1])
+    predictions = classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
+    labels = [str(c) for c in classes.tolist()]
+    return Outputs(predictions, probability_maps(matrix, labels))
+
+
+def from_decision(model: Any, result: Any) -> Outputs | None:
+    scores = _as_array(result)
+    if scores is None or scores.ndim not in (1, 2):
+        return None
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        scores = scores[:, 0]
+    if scores.ndim == 1:  # binary: > 0 means the second class
+        classes = _classes(model, 2)
+        implied = classes[(scores > 0).astype(np.intp)]
+    else:
+        classes = _classes(model, scores.shape[1])
+        implied = classes[scores.argmax(axis=1)] if scores.shape[0] else classes[:0]
+    return Outputs(implied.tolist(), scores=scores.tolist())
+
+
+def from_predict(result: Any) -> Outputs | None:
+    values = per_row(result)
+    return None if values is None else Outputs(values)
+
+
+def from_raw_scores(result: Any) -> Outputs | None:
+    values = per_row(result)
+    return None if values is None else Outputs(values, scores=values)
+
+
+def describe_outputs(model: Any, method: str, result: Any) -> Outputs | None:
+    if method == "predict_proba":
+        return from_probabilities(model, result)
+    if method == "decision_function":
+        return from_decision(model, result)
+    return from_predict(result)
