@@ -83,9 +83,6 @@ def build_exporter(signal: Signal, name: str, environ: Mapping[str, str] = os.en
     return found[0].load()(**kwargs)
 
 
-_resources: dict[int, Resource] = {}
-
-
 def build_resource() -> Resource:
     """SDK resource plus an instance id made now, in the serving process.
 
@@ -95,8 +92,6 @@ def build_resource() -> Resource:
     ``OTEL_SERVICE_NAME`` still win over both.
     """
     pid = os.getpid()
-    if pid in _resources:  # one per process: the SDK providers and the agent's pipeline share it
-        return _resources[pid]
     ours: dict[str, object] = {
         "telemetry.distro.name": "modeltel",
         "telemetry.distro.version": __version__,
@@ -104,8 +99,18 @@ def build_resource() -> Resource:
     }
     if "service.instance.id" not in OTELResourceDetector().detect().attributes:
         ours["service.instance.id"] = uuid.uuid4().hex
-    resource = _resources[pid] = Resource.create().merge(Resource(ours))
-    return resource
+    return Resource.create().merge(Resource(ours))
+
+
+_resources: dict[int, Resource] = {}
+
+
+def process_resource() -> Resource:
+    """``build_resource`` once per process: the SDK providers and the agent's pipeline share it."""
+    pid = os.getpid()
+    if pid not in _resources:
+        _resources[pid] = build_resource()
+    return _resources[pid]
 
 
 def _is_sdk_disabled(environ: Mapping[str, str]) -> bool:
@@ -117,7 +122,7 @@ def install_global_providers(environ: Mapping[str, str] = os.environ) -> None:
     if _is_sdk_disabled(environ):
         _log.info("OTEL_SDK_DISABLED=true: modeltel leaves OpenTelemetry unconfigured")
         return
-    resource = build_resource()
+    resource = process_resource()
 
     tracer_provider = TracerProvider(resource=resource)
     for name in exporter_names("traces", environ):

@@ -189,10 +189,10 @@ def current() -> Pipeline | None:
 
 def _build() -> Pipeline:
     from modeltel.agent import runtime, settings
-    from modeltel.agent.providers import build_resource
+    from modeltel.agent.providers import process_resource
 
     runtime.ensure_providers()  # the SDK's global providers, for spans and logs the application makes
-    pipeline = Pipeline(dict(build_resource().attributes), settings.current().traces_sample_rate)
+    pipeline = Pipeline(dict(process_resource().attributes), settings.current().traces_sample_rate)
     pipeline.start()
     return pipeline
 
