@@ -39,7 +39,7 @@ def key_values(attributes: Mapping[str, Any]) -> list[KeyValue]:
 # The export thread shares the GIL with the request path: encoding a 512-record batch in one
 # go would hold it for milliseconds, which requests see as tail latency. Every this many
 # records the encoder lets a waiting thread run.
-YIELD_EVERY = 64
+YIELD_EVERY = 128
 
 
 @dataclass(frozen=True)

@@ -52,12 +52,12 @@ class Pipeline:
     # -- producers (request path) --------------------------------------------------------
 
     def put_span(self, record: SpanRecord) -> None:
-        if self.spans.put(record) and len(self.spans) >= self.settings.max_batch:
+        if self.spans.put(record) and len(self.spans) >= self.settings.max_batch and not self._wake.is_set():
             self._wake.set()
         self._ensure_thread()
 
     def put_log(self, record: LogEvent) -> None:
-        if self.logs.put(record) and len(self.logs) >= self.settings.max_batch:
+        if self.logs.put(record) and len(self.logs) >= self.settings.max_batch and not self._wake.is_set():
             self._wake.set()
         self._ensure_thread()
 
