@@ -139,10 +139,11 @@ class _Call:
         from modeltel.agent.request_context import current_request
 
         request = current_request.get()
+        if call.objective is not None:
+            self.span.set_attribute("ml.model.objective", call.objective)
         ids = emit_predictions(
             self.pipeline, self.identity, call.feature_names, _as_list(call.features), predictions,
-            _as_list(call.probabilities) if call.probabilities is not None else None,
-            self.span.get_span_context(), request, self.time_ns,
+            call.probabilities, self.span.get_span_context(), request, self.time_ns, scores=call.scores,
         )  # fmt: skip
         if request is not None:
             request.prediction_ids.extend(ids)

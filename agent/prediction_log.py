@@ -59,9 +59,11 @@ def emit_predictions(
     request: RequestState | None,
     time_ns: int,
     ids: list[str] | None = None,
+    scores: Sequence[Any] | None = None,
 ) -> list[str]:
     """Draw an id per row (unless given), sample, and queue one record per kept row;
-    returns every id, kept or not."""
+    returns every id, kept or not. ``probabilities`` and ``scores`` are only indexed for
+    the rows kept, so a lazy per-row sequence costs nothing for dropped rows."""
     rate = settings.current().sample_rate
     bound = sampling.threshold(rate)
     keep = request.trace_kept if request is not None else None
@@ -83,6 +85,8 @@ def emit_predictions(
         payload: dict[str, Any] = {"features": row_features, "prediction": predictions[index]}
         if probabilities is not None:
             payload["probabilities"] = probabilities[index]
+        if scores is not None:
+            payload["score"] = scores[index]
         put(LogEvent(time_ns, PREDICTION_EVENT, encode_body(payload), attributes,
                      (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id))  # fmt: skip
     return ids
