@@ -11,7 +11,8 @@ Variants, each a fresh single-worker uvicorn process serving ``examples/iris_ser
 
 The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
 serving core loses. Rounds alternate the variants so machine drift hits all alike; the table
-gives medians over rounds, throughput as a ratio to ``uninstrumented`` and p50/p99 latency.
+gives medians over rounds, throughput as a ratio to ``uninstrumented``, the server process's
+CPU time per request (all its threads, from /proc) and its ratio, and p50/p99 latency.
 
     python bench/overhead.py [--seconds 10] [--rounds 3] [--connections 4]
 """
@@ -48,6 +49,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us_per_request: float = float("nan")
 
 
 def free_port() -> int:
@@ -58,7 +61,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(url: str, timeout: float = 60.0) -> None:
+def wait_for(url: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -150,10 +153,17 @@ def parse_wrk(output: str) -> Result:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _milliseconds(re.search(r"\s50%\s+(\S+)", output).group(1))
     p99 = _milliseconds(re.search(r"\s99%\s+(\S+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
     errors = sum(
         int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?):\s*(\d+)", output)
     )
-    return Result(rps, p50, p99, errors)
+    return Result(rps, p50, p99, errors, requests)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(name: str, collector: str, args: argparse.Namespace, script: Path, work: Path) -> Result:
@@ -164,7 +174,10 @@ def measure(name: str, collector: str, args: argparse.Namespace, script: Path, w
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
         run_wrk(port, 2, args.connections, script)  # warm-up: first-request set-up, caches
-        return run_wrk(port, args.seconds, args.connections, script)
+        cpu_before = cpu_seconds(server.pid)
+        result = run_wrk(port, args.seconds, args.connections, script)
+        result.cpu_us_per_request = (cpu_seconds(server.pid) - cpu_before) / max(result.requests, 1) * 1e6
+        return result
     finally:
         server.terminate()
         server.wait(20)
@@ -218,21 +231,29 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
             statistics.median(r.p50_ms for r in runs),
             statistics.median(r.p99_ms for r in runs),
             sum(r.errors for r in runs),
+            sum(r.requests for r in runs),
+            statistics.median(r.cpu_us_per_request for r in runs),
         )
         for name, runs in results.items()
     }
     baseline = medians.get("uninstrumented")
     print(f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds, medians")
     print(
-        f"{'variant':>29} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
+        f"{'variant':>29} {'req/s':>8} {'ratio':>6} {'CPU us/req':>10} {'CPU ratio':>9} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
     )
     for name, result in medians.items():
         ratio = result.requests_per_second / baseline.requests_per_second if baseline else float("nan")
+        cpu_ratio = baseline.cpu_us_per_request / result.cpu_us_per_request if baseline else float("nan")
         added = result.p99_ms - baseline.p99_ms if baseline else float("nan")
         print(
-            f"{name:>29} {result.requests_per_second:8.0f} {ratio:6.2f} {result.p50_ms:7.2f} "
-            f"{result.p99_ms:7.2f} {added:8.2f} {result.errors:6d}"
+            f"{name:>29} {result.requests_per_second:8.0f} {ratio:6.2f} {result.cpu_us_per_request:10.0f} "
+            f"{cpu_ratio:9.2f} {result.p50_ms:7.2f} {result.p99_ms:7.2f} {added:8.2f} {result.errors:6d}"
         )
+    print(
+        "ratio: throughput relative to uninstrumented. CPU ratio: uninstrumented CPU per request over "
+        "this variant's (the serving core's share of the work, robust to load on the other core)."
+    )
 
 
 if __name__ == "__main__":
