@@ -23,7 +23,8 @@ OpenMetrics forbids them and Prometheus refuses the whole scrape.
 
 import re
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
 )
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar as OtlpExemplar
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics_core import Metric as PromMetric
 from prometheus_client.samples import Exemplar
 from pydantic import Field
@@ -193,29 +194,32 @@ class Series:
     updated: float
 
 
-class PrometheusExporter:
-    def __init__(self, component_id: str, config: PrometheusConfig) -> None:
-        self._id = component_id
-        self._config = config
-        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
-        self._dropped: Counter | None = None
-        self._host: Host | None = None
+_UNTRANSLATED: "weakref.WeakKeyDictionary[CollectorRegistry, Counter]" = weakref.WeakKeyDictionary()
 
-    async def start(self, host: Host) -> None:
-        self._host = host
-        self._dropped = Counter(
+
+def untranslated_counter(registry: CollectorRegistry) -> Counter:
+    """One counter per registry, shared by every exporter that translates OTLP metrics."""
+    counter = _UNTRANSLATED.get(registry)
+    if counter is None:
+        counter = _UNTRANSLATED[registry] = Counter(
             "modeltel_prometheus_untranslated_points",
-            "Received metric data points the prometheus exporter cannot translate, by reason.",
-            ["reason"],
-            registry=host.registry,
+            "Received metric data points a Prometheus exporter cannot translate, by exporter and reason.",
+            ["exporter", "reason"],
+            registry=registry,
         )
-        host.registry.register(self)
+    return counter
 
-    async def shutdown(self) -> None:
-        if self._host is not None:
-            self._host.registry.unregister(self)
 
-    async def consume(self, signal: Signal, batch: ExportMetricsServiceRequest) -> None:
+class SeriesStore:
+    """The latest state of every translated series of one exporter; idle series expire."""
+
+    def __init__(self, config: PrometheusConfig, on_drop: Callable[[str, int], None]) -> None:
+        self._config = config
+        self._on_drop = on_drop
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], Series] = {}
+
+    def add(self, batch: ExportMetricsServiceRequest) -> int:
+        """Translate a batch; returns the data points translated."""
         now = time.monotonic()
         translated = 0
         for resource_metrics in batch.resource_metrics:
@@ -223,8 +227,14 @@ class PrometheusExporter:
             for scope_metrics in resource_metrics.scope_metrics:
                 for metric in scope_metrics.metrics:
                     translated += self._translate(metric, base_labels, now)
-        if self._host is not None:
-            self._host.metrics.exporter_sent.labels(self._id, signal.value).inc(translated)
+        return translated
+
+    def current(self) -> list[Series]:
+        """Every live series, after dropping those idle longer than the expiration."""
+        horizon = time.monotonic() - self._config.metric_expiration_seconds
+        for key in [key for key, series in self._series.items() if series.updated < horizon]:
+            del self._series[key]
+        return list(self._series.values())
 
     def _translate(self, metric: Metric, base_labels: dict[str, str], now: float) -> int:
         kind = metric.WhichOneof("data")
@@ -246,7 +256,7 @@ class PrometheusExporter:
             value = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
             labels = {**labels_of(point.attributes), **base_labels}
             exemplar = latest_exemplar(point.exemplars, labels) if prom_kind == "counter" else None
-            self._store(
+            self._keep(
                 Series(family, prom_kind, metric.description, labels, [(suffix, {}, value, exemplar)], now)
             )
         return len(points)
@@ -276,24 +286,48 @@ class PrometheusExporter:
             if not exponential or point.HasField("sum"):
                 samples.append(("_sum", {}, point.sum, None))
             labels = {**labels_of(point.attributes), **base_labels}
-            self._store(Series(family, "histogram", metric.description, labels, samples, now))
+            self._keep(Series(family, "histogram", metric.description, labels, samples, now))
         return len(points)
 
-    def _store(self, series: Series) -> None:
+    def _keep(self, series: Series) -> None:
         self._series[(series.family, tuple(sorted(series.labels.items())))] = series
 
     def _drop(self, reason: str, points: int) -> int:
-        if self._dropped is not None:
-            self._dropped.labels(reason).inc(points)
+        self._on_drop(reason, points)
         return 0
+
+
+class PrometheusExporter:
+    """Serves the translated series on the collector's /metrics (prometheus_client collector)."""
+
+    def __init__(self, component_id: str, config: PrometheusConfig) -> None:
+        self._id = component_id
+        self._series = SeriesStore(config, self._count_drop)
+        self._dropped: Counter | None = None
+        self._host: Host | None = None
+
+    def _count_drop(self, reason: str, points: int) -> None:
+        if self._dropped is not None:
+            self._dropped.labels(self._id, reason).inc(points)
+
+    async def start(self, host: Host) -> None:
+        self._host = host
+        self._dropped = untranslated_counter(host.registry)
+        host.registry.register(self)
+
+    async def shutdown(self) -> None:
+        if self._host is not None:
+            self._host.registry.unregister(self)
+
+    async def consume(self, signal: Signal, batch: ExportMetricsServiceRequest) -> None:
+        translated = self._series.add(batch)
+        if self._host is not None:
+            self._host.metrics.exporter_sent.labels(self._id, signal.value).inc(translated)
 
     def collect(self) -> Iterator[PromMetric]:
         """prometheus_client collector protocol: called on every scrape."""
-        horizon = time.monotonic() - self._config.metric_expiration_seconds
-        for key in [key for key, series in self._series.items() if series.updated < horizon]:
-            del self._series[key]
         families: dict[str, PromMetric] = {}
-        for series in list(self._series.values()):
+        for series in self._series.current():
             family = families.get(series.family)
             if family is None:
                 family = families[series.family] = PromMetric(series.family, series.help, series.kind)
