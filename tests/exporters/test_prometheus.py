@@ -6,7 +6,20 @@ import httpx
 import numpy as np
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.proto.metrics.v1.metrics_pb2 import ExponentialHistogramDataPoint
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar as OtlpExemplar
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
+    Gauge,
+    Metric,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as OtlpResource
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import (
@@ -16,9 +29,12 @@ from opentelemetry.sdk.metrics.view import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
 from prometheus_client.openmetrics import parser as openmetrics_parser
 
-from modeltel.exporters.prometheus import exponential_as_classic, metric_name
+from modeltel.collector import exemplars
+from modeltel.exporters.prometheus import CUMULATIVE, exponential_as_classic, metric_name
 from tests.collector.otlp_batches import prediction_batch
 from tests.conftest import Collector, Prometheus, wait_until
 
@@ -227,3 +243,71 @@ def test_exemplars_reach_prometheus(collector: Collector, prometheus: Prometheus
     assert count["value"][1] == "2"
     # The scrape kept working: the collector's own metrics are still there alongside.
     assert prometheus.query('up{job="modeltel-collector"}')[0]["value"][1] == "1"
+
+
+def test_exemplar_labels_stay_within_the_openmetrics_limit() -> None:
+    trace, span = bytes(range(16)), bytes(range(8))
+    labels = exemplars.trace_exemplar(trace, span, {"model": "churn", "note": "x" * 100})
+    assert labels == {"trace_id": trace.hex(), "span_id": span.hex(), "model": "churn"}
+    assert sum(len(k) + len(v) for k, v in labels.items()) <= exemplars.MAX_LABEL_RUNES
+    assert exemplars.trace_exemplar(b"\0" * 16) == {}  # an invalid (all-zero) id is no link
+
+    # Collector components attach them with prometheus_client's own API.
+    registry = CollectorRegistry()
+    Counter("drift_alerts", "", registry=registry).inc(exemplar=exemplars.trace_exemplar(trace, span))
+    text = openmetrics_exposition.generate_latest(registry).decode()
+    assert f'drift_alerts_total 1.0 # {{span_id="{span.hex()}",trace_id="{trace.hex()}"}} 1.0' in text
+
+
+def otlp_exemplar(value: float, seconds: int, trace_byte: int, **attributes: str) -> OtlpExemplar:
+    return OtlpExemplar(
+        as_double=value,
+        time_unix_nano=seconds * 10**9,
+        trace_id=bytes([trace_byte]) * 16,
+        span_id=bytes([trace_byte]) * 8,
+        filtered_attributes=[KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attributes.items()],
+    )
+
+
+def test_otlp_exemplars_in_openmetrics(collector: Collector) -> None:
+    """Hand-built OTLP: the latest counter exemplar wins, gauge exemplars are dropped (Prometheus
+    would refuse the scrape), exponential-histogram exemplars land in their bucket."""
+    gauge = Metric(name="queue", gauge=Gauge(data_points=[NumberDataPoint(as_double=3)]))
+    gauge.gauge.data_points[0].exemplars.append(otlp_exemplar(3, 100, 1))
+    total = Metric(name="served", sum=Sum(is_monotonic=True, aggregation_temporality=CUMULATIVE))
+    total.sum.data_points.add(as_int=9).exemplars.extend(
+        [otlp_exemplar(1, 100, 2), otlp_exemplar(1, 200, 3, route="/p")]
+    )
+    exponential = Metric(
+        name="size", unit="By", exponential_histogram=ExponentialHistogram(aggregation_temporality=CUMULATIVE)
+    )
+    point = exponential.exponential_histogram.data_points.add(count=3, sum=11, scale=0)
+    point.positive.bucket_counts.extend([1, 1, 1])  # (1, 2], (2, 4], (4, 8]
+    point.exemplars.extend([otlp_exemplar(3.0, 100, 4), otlp_exemplar(7.5, 100, 5)])
+    request = ExportMetricsServiceRequest(
+        resource_metrics=[
+            ResourceMetrics(
+                resource=OtlpResource(
+                    attributes=[KeyValue(key="service.name", value=AnyValue(string_value="svc"))]
+                ),
+                scope_metrics=[ScopeMetrics(metrics=[gauge, total, exponential])],
+            )
+        ]
+    )
+    httpx.post(
+        f"{collector.otlp_http}/v1/metrics",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    ).raise_for_status()
+
+    families = openmetrics_families(collector)
+    [queue] = families["queue"].samples
+    assert queue.value == 3 and queue.exemplar is None
+    [served] = [s for s in families["served"].samples if s.name == "served_total"]
+    assert served.exemplar.labels == {"trace_id": "03" * 16, "span_id": "03" * 8, "route": "/p"}
+    assert float(served.exemplar.timestamp) == 200
+    buckets = {s.labels["le"]: s for s in families["size_bytes"].samples if s.name == "size_bytes_bucket"}
+    assert {le: s.value for le, s in buckets.items()} == {"2.0": 1, "4.0": 2, "8.0": 3, "+Inf": 3}
+    assert buckets["4.0"].exemplar.labels["trace_id"] == "04" * 16
+    assert buckets["8.0"].exemplar.labels["trace_id"] == "05" * 16
+    assert buckets["2.0"].exemplar is None
