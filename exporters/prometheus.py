@@ -231,10 +231,14 @@ class SeriesStore:
 
     def current(self) -> list[Series]:
         """Every live series, after dropping those idle longer than the expiration."""
+        return self.current_and_expired()[0]
+
+    def current_and_expired(self) -> tuple[list[Series], list[Series]]:
+        """Live series, and those that expired just now (a pusher marks them stale)."""
         horizon = time.monotonic() - self._config.metric_expiration_seconds
-        for key in [key for key, series in self._series.items() if series.updated < horizon]:
-            del self._series[key]
-        return list(self._series.values())
+        expired = [key for key, series in self._series.items() if series.updated < horizon]
+        gone = [self._series.pop(key) for key in expired]
+        return list(self._series.values()), gone
 
     def _translate(self, metric: Metric, base_labels: dict[str, str], now: float) -> int:
         kind = metric.WhichOneof("data")

@@ -5,6 +5,8 @@ translation as the ``prometheus`` exporter, idle series expiring alike) are POST
 ``endpoint`` as a remote-write 1.0 ``WriteRequest``: protobuf, snappy block format, with the
 headers the specification requires. Samples carry the time of sending; exemplars their own.
 Resource ``job``/``instance`` labels are sent as they are, with no scrape to rename them.
+A series that expires is sent once more with Prometheus's staleness marker, so it ends at
+once, as a scraped series that vanishes does.
 
 A 5xx or 429 answer, or no answer, is retried with doubling backoff (``Retry-After`` wins)
 until ``max_retry_seconds``; a request still failing then, or answered with another 4xx,
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import struct
 import time
 import weakref
 from email.utils import parsedate_to_datetime
@@ -39,6 +42,8 @@ HEADERS = {
     "X-Prometheus-Remote-Write-Version": "0.1.0",
     "User-Agent": "modeltel-collector",
 }
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+"""Prometheus's staleness marker: a NaN with this exact bit pattern ends a series."""
 RETRYABLE = frozenset({429}) | frozenset(range(500, 600))
 _METRIC_TYPES = {
     "counter": prompb.MetricMetadata.COUNTER,
@@ -68,18 +73,22 @@ def requests_counter(registry: CollectorRegistry) -> Counter:
     return counter
 
 
-def write_request(series: list[Series], timestamp_ms: int) -> prompb.WriteRequest:
-    """One time series per sample, labels sorted by name as remote write requires."""
+def write_request(series: list[Series], timestamp_ms: int, expired: list[Series] = ()) -> prompb.WriteRequest:
+    """One time series per sample, labels sorted by name as remote write requires.
+
+    ``expired`` series get Prometheus's staleness marker, so they end now rather than linger
+    for the five-minute lookback, as a scraped series that vanishes does.
+    """
     request = prompb.WriteRequest()
     families: dict[str, Series] = {}
-    for one in series:
+    for one, stale in [*((s, False) for s in series), *((s, True) for s in expired)]:
         families.setdefault(one.family, one)
         for suffix, extra, value, exemplar in one.samples:
             labels = {**one.labels, **extra, "__name__": one.family + suffix}
             timeseries = request.timeseries.add()
             timeseries.labels.extend(prompb.Label(name=k, value=v) for k, v in sorted(labels.items()) if v)
-            timeseries.samples.add(value=value, timestamp=timestamp_ms)
-            if exemplar is not None:
+            timeseries.samples.add(value=STALE_NAN if stale else value, timestamp=timestamp_ms)
+            if exemplar is not None and not stale:
                 timeseries.exemplars.add(
                     labels=[prompb.Label(name=k, value=v) for k, v in sorted(exemplar.labels.items())],
                     value=exemplar.value,
@@ -143,10 +152,10 @@ class RemoteWriteExporter:
             self._host.metrics.exporter_sent.labels(self._id, signal.value).inc(translated)
 
     def _payload(self) -> bytes | None:
-        series = self._series.current()
-        if not series:
+        series, expired = self._series.current_and_expired()
+        if not series and not expired:
             return None
-        request = write_request(series, time.time_ns() // 1_000_000)
+        request = write_request(series, time.time_ns() // 1_000_000, expired)
         return bytes(cramjam.snappy.compress_raw(request.SerializeToString()))
 
     async def _run(self) -> None:

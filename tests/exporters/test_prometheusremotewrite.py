@@ -20,9 +20,13 @@ from modeltel.exporters import remote_write_proto as prompb
 from tests.conftest import Collector, free_port, launch_collector, launch_prometheus, wait_until
 
 
-def with_remote_write(endpoint: str) -> Callable[[dict], None]:
+def with_remote_write(endpoint: str, expiration: float = 300) -> Callable[[dict], None]:
     def configure(config: dict) -> None:
-        config["exporters"]["prometheusremotewrite"] = {"endpoint": endpoint, "interval_seconds": 0.5}
+        config["exporters"]["prometheusremotewrite"] = {
+            "endpoint": endpoint,
+            "interval_seconds": 0.5,
+            "metric_expiration_seconds": expiration,
+        }
         config["service"]["pipelines"]["metrics"]["exporters"].append("prometheusremotewrite")
 
     return configure
@@ -53,9 +57,8 @@ def send_metrics(collector: Collector) -> str:
 
 def test_series_and_exemplars_pushed_to_a_real_prometheus(tmp_path: Path) -> None:
     port = free_port()
-    collector = launch_collector(
-        tmp_path, configure=with_remote_write(f"http://127.0.0.1:{port}/api/v1/write")
-    )
+    endpoint = f"http://127.0.0.1:{port}/api/v1/write"
+    collector = launch_collector(tmp_path, configure=with_remote_write(endpoint, expiration=6))
     try:
         prometheus = launch_prometheus(
             tmp_path, collector.metrics_port, ["--web.enable-remote-write-receiver"], port=port
@@ -81,6 +84,10 @@ def test_series_and_exemplars_pushed_to_a_real_prometheus(tmp_path: Path) -> Non
             exemplars = [e for s in response.json()["data"] for e in s["exemplars"]]
             assert exemplars and exemplars[0]["labels"]["trace_id"] == trace_id
             assert collector.value("modeltel_remote_write_requests_total", outcome="sent") >= 1
+            # Idle past metric_expiration_seconds: a staleness marker ends the series at once,
+            # where without one Prometheus would keep returning it for its 5-minute lookback.
+            wait_until(lambda: not prometheus.query(pushed), timeout=30, what="the expired series gone")
+            assert not prometheus.query('latency_seconds_count{job="ml/scorer"}')
         finally:
             prometheus.process.stop()
     finally:
