@@ -1,6 +1,7 @@
 """One replay: validate the whole file first, then send predictions, then labels."""
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,12 +83,18 @@ def prepare(options: ReplayOptions) -> PreparedRows:
     ids = (
         normalised_ids(table.column(columns.prediction_id), columns.prediction_id)
         if columns.prediction_id
-        else [new_prediction_id() for _ in range(table.num_rows)]
+        else fresh_ids(table.num_rows)
     )
     times_ns = (
         to_unix_nanos(table.column(columns.timestamp), columns.timestamp) if columns.timestamp else None
     )
     return PreparedRows(table, columns, ids, times_ns)
+
+
+def fresh_ids(count: int) -> list[str]:
+    """``count`` random 128-bit ids as 32 hex digits, from one ``os.urandom`` call."""
+    text = os.urandom(16 * count).hex()
+    return [text[start : start + 32] for start in range(0, 32 * count, 32)]
 
 
 def batch_size(options: ReplayOptions) -> int:
