@@ -35,12 +35,13 @@ def _epoch_ns(column: pa.ChunkedArray, name: str) -> np.ndarray:
     values = column.to_numpy().astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
-        raise TimestampError(f"row {bad[0] + 1}: {name} is {values[bad[0]]!r}, not a time")
+        raise TimestampError(f"row {bad[0] + 1}: {name} is {float(values[bad[0]])}, not a time")
     magnitude = float(np.abs(values).max()) if len(values) else 0.0
     per_unit = next(ns for limit, ns in _EPOCH_UNITS if magnitude < limit)
     if pa.types.is_integer(column.type):  # exact: no float rounding of nanoseconds
         return column.to_numpy().astype(np.int64) * per_unit
-    return np.round(values * per_unit).astype(np.int64)
+    whole = np.floor(values)  # split so the fraction is scaled alone: no 2**-22 s rounding of the sum
+    return whole.astype(np.int64) * per_unit + np.round((values - whole) * per_unit).astype(np.int64)
 
 
 def _parse_text(value: str) -> int:
