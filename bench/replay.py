@@ -155,11 +155,15 @@ def end_to_end(table: pa.Table, workdir: Path) -> None:
                     break
             time.sleep(0.2)
         print("end to end (modeltel replay → modeltel collector on 127.0.0.1, same 2-core machine):")
-        result = subprocess.run(
-            [str(bin_dir / "modeltel"), "replay", str(path), "--model", "m", "--endpoint", f"http://127.0.0.1:{http}"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        print("  " + (result.stdout.strip() or result.stderr.strip()[-500:]))
+        for concurrency in (1, 2, 4):
+            result = subprocess.run(
+                [str(bin_dir / "modeltel"), "replay", str(path), "--model", "m", "--endpoint",
+                 f"http://127.0.0.1:{http}", "--concurrency", str(concurrency)],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            print(
+                f"  --concurrency {concurrency}: " + (result.stdout.strip() or result.stderr.strip()[-500:])
+            )
     finally:
         collector.terminate()
         collector.wait(15)

@@ -106,6 +106,15 @@ def replay(
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=10_000, help="Records per request.")
     ] = 512,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            help="Requests in flight at once (helps with a distant collector).",
+        ),
+    ] = 1,
     gzip: Annotated[bool, typer.Option("--gzip", help="Compress requests (Content-Encoding: gzip).")] = False,
     service_name: Annotated[
         str, typer.Option("--service-name", help="Resource service.name.")
@@ -135,7 +144,7 @@ def replay(
         compression="gzip" if gzip else "none", service_name=service_name,
         timestamp_column=timestamp_column, id_column=id_column, label_column=label_column,
         prediction_column=prediction_column, exclude=tuple(exclude or ()),
-        max_retry_seconds=max_retry_seconds,
+        max_retry_seconds=max_retry_seconds, concurrency=concurrency,
     )  # fmt: skip
     try:
         prepared = prepare(options)

@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,6 +168,13 @@ class CaptureHandler(BaseHTTPRequestHandler):
     """Answers with the statuses queued in ``server.answers`` and keeps every request body."""
 
     def do_POST(self) -> None:
+        server = self.server
+        with server.lock:  # type: ignore[attr-defined]
+            server.in_flight += 1  # type: ignore[attr-defined]
+            server.most_in_flight = max(server.most_in_flight, server.in_flight)  # type: ignore[attr-defined]
+        time.sleep(server.delay)  # type: ignore[attr-defined]
+        with server.lock:  # type: ignore[attr-defined]
+            server.in_flight -= 1  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
@@ -187,6 +195,7 @@ class CaptureHandler(BaseHTTPRequestHandler):
 def capture() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), CaptureHandler)
     server.bodies, server.answers = [], []  # type: ignore[attr-defined]
+    server.lock, server.delay, server.in_flight, server.most_in_flight = threading.Lock(), 0.0, 0, 0  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -214,6 +223,23 @@ def test_retries_on_503_and_429_then_counts_partial_rejections(
     assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]  # the same batch, resent
     request = ExportLogsServiceRequest.FromString(bodies[0])
     assert len(request.resource_logs[0].scope_logs[0].log_records) == 20
+
+
+def test_concurrency_keeps_several_requests_in_flight(capture: ThreadingHTTPServer, tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    seeded_frame(rows=200).to_csv(path, index=False)
+    capture.delay = 0.2  # type: ignore[attr-defined]
+    port = capture.server_address[1]
+    result = run_replay(
+        str(path), "--model", "m", "--endpoint", f"http://127.0.0.1:{port}", "--batch-size", "20",
+        "--concurrency", "4", "--id-column", "id", "--label-column", "label",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert capture.most_in_flight >= 2  # type: ignore[attr-defined]
+    requests = [ExportLogsServiceRequest.FromString(body) for body in capture.bodies]  # type: ignore[attr-defined]
+    records = [r for q in requests for r in q.resource_logs[0].scope_logs[0].log_records]
+    # Every prediction arrives before the first label; rows 10 and 11 have none.
+    assert [r.event_name for r in records] == ["modeltel.prediction"] * 200 + ["modeltel.label"] * 198
 
 
 def test_unreachable_collector_gives_up(tmp_path: Path) -> None:

@@ -1,22 +1,24 @@
 """One replay: validate the whole file first, then send predictions, then labels."""
 
+import asyncio
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from modeltel.agent.predictions import new_prediction_id
 from modeltel.replay import records
 from modeltel.replay.pacing import TokenBucket
-from modeltel.replay.sender import OtlpLogSender
+from modeltel.replay.sender import OtlpLogSender, SendError
 from modeltel.replay.table import Columns, choose_columns, normalised_ids, read_table
 from modeltel.replay.timestamps import to_unix_nanos
 from modeltel.semconv import LABEL_EVENT, PREDICTION_EVENT
@@ -41,6 +43,7 @@ class ReplayOptions:
     prediction_column: str | None = None
     exclude: tuple[str, ...] = ()
     max_retry_seconds: float = 300.0
+    concurrency: int = 1
 
 
 @dataclass
@@ -114,16 +117,94 @@ def _times(prepared: PreparedRows, start: int, length: int, now_ns: int) -> np.n
     return prepared.times_ns[start : start + length]
 
 
+def prediction_requests(
+    options: ReplayOptions, prepared: PreparedRows, resource: Any, size: int
+) -> Iterator[tuple[ExportLogsServiceRequest, int]]:
+    """Requests of ``size`` prediction records, built lazily as the sender takes them."""
+    columns, table = prepared.columns, prepared.table
+    for start, length in _slices(table.num_rows, size):
+        chunk = table.slice(start, length)
+        features = chunk.select(list(columns.features)).to_pylist()
+        predictions = chunk.column(columns.prediction).to_pylist() if columns.prediction else None
+        now_ns = time.time_ns()
+        request = records.event_request(
+            resource,
+            PREDICTION_EVENT,
+            records.prediction_bodies(features, predictions),
+            prepared.ids[start : start + length],
+            _times(prepared, start, length, now_ns),
+            now_ns,
+            options.model,
+            options.version,
+        )
+        yield request, length
+
+
+def label_requests(
+    options: ReplayOptions, prepared: PreparedRows, resource: Any, size: int, labelled: np.ndarray
+) -> Iterator[tuple[ExportLogsServiceRequest, int]]:
+    """Requests of label records for the ``labelled`` rows (those whose label cell is not empty)."""
+    assert prepared.columns.label is not None
+    labels = prepared.table.column(prepared.columns.label).take(pa.array(labelled)).to_pylist()
+    ids = [prepared.ids[row] for row in labelled.tolist()]
+    times = prepared.times_ns[labelled] if prepared.times_ns is not None else None
+    for start, length in _slices(len(labelled), size):
+        now_ns = time.time_ns()
+        request = records.event_request(
+            resource,
+            LABEL_EVENT,
+            records.label_bodies(labels[start : start + length]),
+            ids[start : start + length],
+            times[start : start + length] if times is not None else np.full(length, now_ns, dtype=np.int64),
+            now_ns,
+            options.model,
+            options.version,
+        )
+        yield request, length
+
+
+async def send_all(
+    requests: Iterator[tuple[ExportLogsServiceRequest, int]],
+    send: Callable[[ExportLogsServiceRequest, int], Awaitable[None]],
+    concurrency: int,
+) -> None:
+    """At most ``concurrency`` requests in flight; the next is built while they wait.
+
+    Stops taking new requests after the first :class:`SendError` and raises it once the
+    requests in flight have finished.
+    """
+    slots = asyncio.Semaphore(concurrency)
+    in_flight: set[asyncio.Task] = set()
+    errors: list[SendError] = []
+
+    async def one(request: ExportLogsServiceRequest, count: int) -> None:
+        try:
+            await send(request, count)
+        except SendError as error:
+            errors.append(error)
+        finally:
+            slots.release()
+
+    for request, count in requests:
+        await slots.acquire()
+        if errors:
+            slots.release()
+            break
+        task = asyncio.create_task(one(request, count))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    await asyncio.gather(*in_flight)
+    if errors:
+        raise errors[0]
+
+
 async def replay(options: ReplayOptions, prepared: PreparedRows, console: Console) -> Summary:
-    """Send every row (and label), pacing and retrying; returns the counts for the summary."""
+    """Send every row, then every label, pacing and retrying; returns the counts for the summary."""
     summary = Summary(rows=prepared.table.num_rows)
     resource = records.replay_resource(options.service_name, new_prediction_id())
     columns, table = prepared.columns, prepared.table
     size = batch_size(options)
     bucket = TokenBucket(options.rate, burst=size)
-    label_rows = (
-        table.column(columns.label).is_valid().to_numpy(zero_copy_only=False) if columns.label else None
-    )
     began = time.monotonic()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -142,57 +223,34 @@ async def replay(options: ReplayOptions, prepared: PreparedRows, console: Consol
     ) as sender:
         with progress:
             task = progress.add_task("predictions", total=table.num_rows, rate=0.0, rejected=0, retries=0)
+            sending_labels = False
 
-            async def send(request: Any, count: int) -> None:
+            async def send(request: ExportLogsServiceRequest, count: int) -> None:
                 await bucket.take(count)
                 outcome = await sender.send(request.SerializeToString(), count)
+                if sending_labels:
+                    summary.labels_sent += count
+                else:
+                    summary.predictions_sent += count
                 summary.rejected += outcome.rejected
                 summary.retries += outcome.retries
                 if outcome.message and len(summary.messages) < 5:
                     summary.messages.append(outcome.message)
                 elapsed = max(time.monotonic() - began, 1e-9)
-                sent = summary.predictions_sent + summary.labels_sent + count
+                sent = summary.predictions_sent + summary.labels_sent
                 progress.update(task, advance=count, rate=sent / elapsed, rejected=summary.rejected,
                                 retries=summary.retries)  # fmt: skip
 
-            for start, length in _slices(table.num_rows, size):
-                chunk = table.slice(start, length)
-                features = chunk.select(list(columns.features)).to_pylist()
-                predictions = chunk.column(columns.prediction).to_pylist() if columns.prediction else None
-                now_ns = time.time_ns()
-                request = records.event_request(
-                    resource,
-                    PREDICTION_EVENT,
-                    records.prediction_bodies(features, predictions),
-                    prepared.ids[start : start + length],
-                    _times(prepared, start, length, now_ns),
-                    now_ns,
-                    options.model,
-                    options.version,
+            await send_all(prediction_requests(options, prepared, resource, size), send, options.concurrency)
+            if columns.label:
+                # Labels only after every prediction has been accepted, as they would in production.
+                labelled = np.flatnonzero(
+                    table.column(columns.label).is_valid().to_numpy(zero_copy_only=False)
                 )
-                await send(request, length)
-                summary.predictions_sent += length
-
-            if columns.label and label_rows is not None:
-                labelled = np.flatnonzero(label_rows)
                 summary.labels_missing = table.num_rows - len(labelled)
+                sending_labels = True
                 progress.update(task, description="labels", total=len(labelled), completed=0)
-                labels = table.column(columns.label).take(pa.array(labelled)).to_pylist()
-                ids = [prepared.ids[row] for row in labelled.tolist()]
-                times = prepared.times_ns[labelled] if prepared.times_ns is not None else None
-                for start, length in _slices(len(labelled), size):
-                    now_ns = time.time_ns()
-                    request = records.event_request(
-                        resource,
-                        LABEL_EVENT,
-                        records.label_bodies(labels[start : start + length]),
-                        ids[start : start + length],
-                        times[start : start + length] if times is not None else np.full(length, now_ns),
-                        now_ns,
-                        options.model,
-                        options.version,
-                    )
-                    await send(request, length)
-                    summary.labels_sent += length
+                requests = label_requests(options, prepared, resource, size, labelled)
+                await send_all(requests, send, options.concurrency)
     summary.seconds = time.monotonic() - began
     return summary
