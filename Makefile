@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist

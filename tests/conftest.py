@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,11 +134,17 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
 
 
 def launch_collector(
-    tmp_path: Path, verbosity: str = "basic", ports: tuple[int, int, int] | None = None
+    tmp_path: Path,
+    verbosity: str = "basic",
+    ports: tuple[int, int, int] | None = None,
+    configure: Callable[[dict], None] | None = None,
 ) -> Collector:
-    """A collector on free ports, or on ``ports`` (gRPC, HTTP, metrics) when given."""
+    """A collector on free ports, or on ``ports`` (gRPC, HTTP, metrics) when given.
+    ``configure`` may edit the config dict (add exporters, pipelines) before it is written."""
     ports = ports or (free_port(), free_port(), free_port())
     config = collector_config(*ports, verbosity=verbosity)
+    if configure is not None:
+        configure(config)
     config_path = tmp_path / "collector.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = start_process(
@@ -270,10 +276,12 @@ class Prometheus:
         return response.json()["data"]
 
 
-def launch_prometheus(tmp_path: Path, scrape_port: int) -> Prometheus:
+def launch_prometheus(
+    tmp_path: Path, scrape_port: int, extra_args: Sequence[str] = (), port: int | None = None
+) -> Prometheus:
     """The Debian ``prometheus`` binary scraping 127.0.0.1:``scrape_port`` every second."""
     binary = require_binary("prometheus")
-    port = free_port()
+    port = port or free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -287,6 +295,7 @@ def launch_prometheus(tmp_path: Path, scrape_port: int) -> Prometheus:
         f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--enable-feature=exemplar-storage",
+        *extra_args,
     ]
     prometheus = Prometheus(
         start_process(args, tmp_path / "prometheus.log", {"PATH": "/usr/bin:/bin"}),

@@ -65,5 +65,111 @@ def collector(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def replay(
+    data: Annotated[Path, typer.Argument(help="Parquet (.parquet/.pq) or CSV file, one prediction per row.")],
+    model: Annotated[str, typer.Option("--model", help="ml.model.name of every record.")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="ml.model.version (absent: unversioned).")
+    ] = None,
+    endpoint: Annotated[
+        str, typer.Option("--endpoint", help="OTLP/HTTP base URL; /v1/logs is appended.")
+    ] = "http://127.0.0.1:4318",
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Rows per second; 0 sends as fast as possible.")
+    ] = 0.0,
+    timestamp_column: Annotated[
+        str | None,
+        typer.Option(
+            "--timestamp-column",
+            help="Prediction times: datetimes, ISO 8601 text (UTC without a zone) or epoch s/ms/us/ns "
+            "numbers (unit by magnitude). Absent: the time of sending.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id-column", help="Prediction ids (32 hex digits or UUIDs). Absent: new ids."),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            "--label-column", help="Ground truth: sent as modeltel.label records after the predictions."
+        ),
+    ] = None,
+    prediction_column: Annotated[
+        str | None,
+        typer.Option("--prediction-column", help="Model output (default: 'prediction' if the file has it)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="A column that is not a feature (repeatable).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=10_000, help="Records per request.")
+    ] = 512,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=64,
+            help="Requests in flight at once (helps with a distant collector).",
+        ),
+    ] = 1,
+    gzip: Annotated[bool, typer.Option("--gzip", help="Compress requests (Content-Encoding: gzip).")] = False,
+    service_name: Annotated[
+        str, typer.Option("--service-name", help="Resource service.name.")
+    ] = "modeltel-replay",
+    max_retry_seconds: Annotated[
+        float, typer.Option("--max-retry-seconds", min=0, help="Give up on a batch after retrying this long.")
+    ] = 300.0,
+) -> None:
+    """Send the rows of DATA to a collector exactly as the agent sends predictions.
+
+    Columns other than the prediction, id, timestamp, label and --exclude ones are features.
+
+    For backfills, demos and load tests.
+
+    Exit code 2: bad input (nothing sent); 1: rows rejected or the collector unreachable.
+    """
+    from rich.console import Console
+
+    from modeltel.replay.run import ReplayOptions, prepare
+    from modeltel.replay.run import replay as run_replay
+    from modeltel.replay.sender import SendError
+    from modeltel.replay.table import InputError
+    from modeltel.replay.timestamps import TimestampError
+
+    options = ReplayOptions(
+        path=data, model=model, version=version, endpoint=endpoint, rate=rate, batch_size=batch_size,
+        compression="gzip" if gzip else "none", service_name=service_name,
+        timestamp_column=timestamp_column, id_column=id_column, label_column=label_column,
+        prediction_column=prediction_column, exclude=tuple(exclude or ()),
+        max_retry_seconds=max_retry_seconds, concurrency=concurrency,
+    )  # fmt: skip
+    try:
+        prepared = prepare(options)
+    except (InputError, TimestampError) as error:
+        typer.echo(f"replay: {error}", err=True)
+        raise typer.Exit(2) from None
+    if prepared.columns.prediction is None:
+        typer.echo("replay: no prediction column; predictions are sent as null", err=True)
+    try:
+        summary = asyncio.run(run_replay(options, prepared, Console(stderr=True)))
+    except SendError as error:
+        typer.echo(f"replay: {error}", err=True)
+        raise typer.Exit(1) from None
+    accepted = summary.predictions_sent + summary.labels_sent - summary.rejected
+    typer.echo(
+        f"replayed {summary.predictions_sent} predictions and {summary.labels_sent} labels "
+        f"({summary.labels_missing} rows without a label) of {summary.rows} rows in {summary.seconds:.2f} s "
+        f"({summary.rows_per_second:.0f} rows/s); accepted {accepted}, rejected {summary.rejected}, "
+        f"retries {summary.retries}"
+    )
+    for message in summary.messages:
+        typer.echo(f"replay: collector said: {message}", err=True)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
