@@ -4,6 +4,7 @@ The example server has no monitoring code; everything below comes from ``MODELTE
 """
 
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from tests.conftest import (
     exported_log_records,
     exported_spans,
     launch_model_server,
+    launch_prometheus,
     wait_until,
 )
 
@@ -158,3 +160,41 @@ def test_agent_off_without_env_var(collector: Collector, tmp_path: Path) -> None
     # The server flushed and exited: anything it would have sent has been sent.
     assert ids == []
     assert collector.value("modeltel_receiver_accepted_total") == 0
+
+
+def test_latency_exemplars_lead_from_prometheus_to_the_request_traces(
+    detailed_collector: Collector, tmp_path: Path
+) -> None:
+    prometheus = launch_prometheus(tmp_path, detailed_collector.metrics_port)
+    server = launch_model_server(tmp_path, agent_env(detailed_collector, **MODEL))
+    try:
+        send_predictions(server.url, 20)
+
+        def exemplar_trace_ids(metric: str) -> set[str]:
+            response = httpx.get(
+                f"{prometheus.url}/api/v1/query_exemplars",
+                params={"query": metric, "start": time.time() - 600, "end": time.time() + 60},
+                timeout=10,
+            )
+            response.raise_for_status()
+            return {
+                exemplar["labels"]["trace_id"]
+                for series in response.json()["data"]
+                for exemplar in series["exemplars"]
+            }
+
+        wait_until(
+            lambda: exemplar_trace_ids("http_server_request_duration_seconds_bucket"), timeout=40,
+            what="request-latency exemplars in Prometheus",
+        )  # fmt: skip
+        wait_until(
+            lambda: exemplar_trace_ids("modeltel_model_inference_duration_seconds_bucket"), timeout=40,
+            what="inference-latency exemplars in Prometheus",
+        )  # fmt: skip
+        request_exemplars = exemplar_trace_ids("http_server_request_duration_seconds_bucket")
+        inference_exemplars = exemplar_trace_ids("modeltel_model_inference_duration_seconds_bucket")
+    finally:
+        server.process.stop()
+        prometheus.process.stop()
+    traces = {span["traceId"] for _, span in exported_spans(detailed_collector.process.log())}
+    assert request_exemplars <= traces and inference_exemplars <= traces
