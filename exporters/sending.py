@@ -78,8 +78,8 @@ class QueueSender:
         self._consumers: list[asyncio.Task[None]] = []
         self._metrics: CollectorMetrics | None = None
         self._rng = random.Random()
-        self._last_warning = -WARNING_INTERVAL
-        self._suppressed = 0
+        self._last_warning: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
 
     async def start(self, host: Host) -> None:
         self._metrics = host.metrics
@@ -163,7 +163,7 @@ class QueueSender:
             except PermanentError as error:
                 self._metrics.exporter_failed.labels(self._id, signal.value).inc(items)
                 self._count_dropped(signal, items, "permanent_error")
-                self._warn("%s: backend refused %d %s for good, dropped: %s", self._id, items,
+                self._warn("drop", "%s: backend refused %d %s for good, dropped: %s", self._id, items,
                            SIGNAL_TYPES[signal].item, error)  # fmt: skip
                 return False
             except (RetryableError, TimeoutError) as error:
@@ -172,10 +172,12 @@ class QueueSender:
                 delay = backoff.next_delay(retry_after)
                 if delay is None:
                     self._count_dropped(signal, items, "retries_exhausted")
-                    self._warn("%s: giving up on %d %s after %.0fs of retries: %s", self._id, items,
+                    self._warn("drop", "%s: giving up on %d %s after %.0fs of retries: %s", self._id, items,
                                SIGNAL_TYPES[signal].item, backoff.elapsed, error or "timeout")  # fmt: skip
                     return False
-                self._warn("%s: send failed, retrying in %.1fs: %s", self._id, delay, error or "timeout")
+                self._warn(
+                    "retry", "%s: send failed, retrying in %.1fs: %s", self._id, delay, error or "timeout"
+                )
                 await asyncio.sleep(delay)
                 continue
             except Exception:
@@ -198,16 +200,16 @@ class QueueSender:
         if self._metrics is not None and self._queue is not None:
             self._metrics.exporter_queue_size.labels(self._id).set(self._queue.size)
 
-    def _warn(self, message: str, *args: object) -> None:
-        """At most one warning a minute per exporter: an absent backend must not flood the log."""
+    def _warn(self, kind: str, message: str, *args: object) -> None:
+        """At most one warning of a kind a minute: an absent backend must not flood the log."""
         now = time.monotonic()
-        if now - self._last_warning < WARNING_INTERVAL:
-            self._suppressed += 1
+        if now - self._last_warning.get(kind, -WARNING_INTERVAL) < WARNING_INTERVAL:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
             return
-        if self._suppressed:
+        if self._suppressed.get(kind):
             message += " (%d similar messages suppressed)"
-            args = (*args, self._suppressed)
-        self._last_warning, self._suppressed = now, 0
+            args = (*args, self._suppressed[kind])
+        self._last_warning[kind], self._suppressed[kind] = now, 0
         _log.warning(message, *args)
 
 

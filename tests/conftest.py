@@ -131,14 +131,23 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
     }
 
 
-def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
-    ports = free_port(), free_port(), free_port()
+def launch_collector(
+    tmp_path: Path,
+    verbosity: str = "basic",
+    customize: Callable[[dict], None] | None = None,
+    name: str = "collector",
+    ports: tuple[int, int, int] | None = None,
+) -> Collector:
+    """A collector process; ``customize`` edits the config dict (e.g. to add exporters)."""
+    ports = ports or (free_port(), free_port(), free_port())
     config = collector_config(*ports, verbosity=verbosity)
-    config_path = tmp_path / "collector.yaml"
+    if customize is not None:
+        customize(config)
+    config_path = tmp_path / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = start_process(
         [str(BIN / "modeltel"), "collector", "--config", str(config_path)],
-        tmp_path / "collector.log",
+        tmp_path / f"{name}.log",
         clean_env(),
     )
     collector = Collector(process, *ports, config=config)
