@@ -20,6 +20,7 @@ from pathlib import Path
 from google.protobuf.message import Message
 from pydantic import Field
 
+from modeltel.collector import wire
 from modeltel.collector.component import Backpressure, ComponentConfig, Host
 from modeltel.collector.selfmetrics import CollectorMetrics
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
@@ -130,7 +131,7 @@ class QueueSender:
         items = SIGNAL_TYPES[signal].count_items(batch)
         if items == 0:
             return
-        payload = batch.SerializeToString()
+        payload = wire.serialized(batch)
         if self._queue is None:
             if not await self._deliver(signal, payload, items):
                 raise RuntimeError(f"{self._id} could not deliver the batch")

@@ -59,7 +59,7 @@ def _export_handler(signal: Signal, acceptor: Acceptor) -> grpc.RpcMethodHandler
                 f"malformed protobuf {signal_type.request.__name__}: {error}",
             )
         try:
-            return await acceptor.accept(signal, batch)
+            return await acceptor.accept(signal, batch, payload)
         except Backpressure as error:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE,

@@ -77,7 +77,9 @@ class HttpServer:
             except codec.OtlpDecodeError as error:
                 return self._reject(signal, error.status, error.message, media)
             try:
-                response = await self._acceptor.accept(signal, batch)
+                response = await self._acceptor.accept(
+                    signal, batch, payload if media == codec.PROTOBUF else None
+                )
             except Backpressure as error:
                 refusal = error_response(503, str(error), media)
                 refusal.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))

@@ -12,6 +12,7 @@ import time
 from google.protobuf.message import Message
 from pydantic import Field
 
+from modeltel.collector import wire
 from modeltel.collector.component import ComponentConfig, Factory, Host, ReceiverConsumers
 from modeltel.collector.config import HostPort
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
@@ -58,8 +59,12 @@ class Acceptor:
             self._receiver_id, self._transport, signal.value, str(code)
         ).inc()
 
-    async def accept(self, signal: Signal, batch: Message) -> Message:
-        """Hand ``batch`` on; returns the OTLP response, with partial success for dropped items."""
+    async def accept(self, signal: Signal, batch: Message, payload: bytes | None = None) -> Message:
+        """Hand ``batch`` on; returns the OTLP response, with partial success for dropped items.
+
+        ``payload`` is the protobuf ``batch`` was decoded from, if any: exporters reuse it
+        while the batch is unchanged (:mod:`modeltel.collector.wire`).
+        """
         started = time.perf_counter()
         signal_type = SIGNAL_TYPES[signal]
         response = signal_type.response()
@@ -75,11 +80,15 @@ class Acceptor:
             )
         items = signal_type.count_items(batch)
         if items:
+            token = wire.set_received(batch, payload) if payload is not None and not dropped else None
             try:
                 await self._consumers[signal].consume(signal, batch)
             except Exception:
                 self.refuse(signal, items)
                 raise
+            finally:
+                if token is not None:
+                    wire.clear(token)
         labels = (self._receiver_id, self._transport, signal.value)
         self._host.metrics.receiver_accepted.labels(*labels).inc(items)
         self._host.metrics.receiver_processing.labels(*labels).observe(time.perf_counter() - started)
