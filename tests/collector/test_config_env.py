@@ -1,0 +1,62 @@
+"""``${env:VAR}`` expansion in collector configs, as the OpenTelemetry Collector does it."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from modeltel.collector.config import ConfigError, expand_env, load_config
+from modeltel.collector.factories import builtin_factories
+from tests.conftest import BIN, clean_env
+
+CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: ${env:OTLP_HOST:-127.0.0.1}:${env:OTLP_PORT}
+        max_request_bytes: ${env:MAX_BYTES}
+exporters:
+  loki:
+    endpoint: ${env:LOKI_URL}
+    tenant_id: team-$${literal}
+service:
+  pipelines:
+    logs: {receivers: [otlp], exporters: [loki]}
+"""
+
+
+def test_references_expand_with_types_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text(CONFIG)
+    environ = {"OTLP_PORT": "14318", "MAX_BYTES": "1024", "LOKI_URL": "http://loki:3100"}
+    config = load_config(path, builtin_factories(), environ)
+    http = config.receivers["otlp"].config.protocols.http
+    assert http.endpoint == "127.0.0.1:14318"
+    assert http.max_request_bytes == 1024  # a whole-value reference takes the YAML type
+    loki = config.exporters["loki"].config
+    assert loki.endpoint == "http://loki:3100"
+    assert loki.tenant_id == "team-${literal}"
+
+
+def test_unset_variable_names_the_key_path() -> None:
+    with pytest.raises(
+        ConfigError, match=r"exporters\.loki\.endpoint: environment variable LOKI_URL is not set"
+    ):
+        expand_env({"exporters": {"loki": {"endpoint": "${env:LOKI_URL}"}}}, {})
+    with pytest.raises(ConfigError, match=r"a\[1\]: unsupported reference '\$\{file:x\}'"):
+        expand_env({"a": ["ok", "${file:x}"]}, {})
+
+
+def test_cli_validate_reads_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text(CONFIG)
+    command = [str(BIN / "modeltel"), "collector", "--config", str(path), "--validate"]
+    env = clean_env(OTLP_PORT="14318", MAX_BYTES="1024", LOKI_URL="http://loki:3100")
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "valid (logs)" in result.stdout
+    del env["LOKI_URL"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "exporters.loki.endpoint: environment variable LOKI_URL is not set" in result.stderr
