@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -85,12 +85,19 @@ HostPort = Annotated[str, AfterValidator(_valid_host_port)]
 """A listen address such as ``127.0.0.1:4317`` or ``[::1]:9464``."""
 
 
+class TelemetryLogsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: Literal["console", "json"] = "console"
+
+
 class TelemetryConfig(BaseModel):
-    """The collector's own HTTP endpoint: /metrics, /healthz, /readyz."""
+    """The collector's own HTTP endpoint (/metrics, /healthz, /readyz) and log format."""
 
     model_config = ConfigDict(extra="forbid")
 
     address: HostPort = "127.0.0.1:9464"
+    logs: TelemetryLogsConfig = TelemetryLogsConfig()
 
 
 class ServiceConfig(BaseModel):

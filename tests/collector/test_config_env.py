@@ -3,11 +3,12 @@
 import subprocess
 from pathlib import Path
 
+import orjson
 import pytest
 
 from modeltel.collector.config import ConfigError, expand_env, load_config
 from modeltel.collector.factories import builtin_factories
-from tests.conftest import BIN, clean_env
+from tests.conftest import BIN, clean_env, launch_collector
 
 CONFIG = """\
 receivers:
@@ -60,3 +61,14 @@ def test_cli_validate_reads_the_environment(tmp_path: Path) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "exporters.loki.endpoint: environment variable LOKI_URL is not set" in result.stderr
+
+
+def test_json_log_encoding(tmp_path: Path) -> None:
+    def json_logs(config: dict) -> None:
+        config["service"]["telemetry"]["logs"] = {"encoding": "json"}
+
+    collector = launch_collector(tmp_path, customize=json_logs)
+    collector.process.stop()
+    lines = [orjson.loads(line) for line in collector.process.log().splitlines() if line.strip()]
+    assert any(line["msg"].startswith("collector ready") and line["level"] == "info" for line in lines)
+    assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
