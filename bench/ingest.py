@@ -106,7 +106,10 @@ def run_sink(port: int, cpus: set[int]) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def collector_config(ports: dict[str, int], processors: list[str]) -> dict:
+def collector_config(ports: dict[str, int], processors: list[str], state: Path | None) -> dict:
+    queue: dict = {"queue_size": 64}
+    if state is not None:
+        queue["storage"] = {"directory": str(state)}
     return {
         "receivers": {
             "otlp": {
@@ -120,7 +123,7 @@ def collector_config(ports: dict[str, int], processors: list[str]) -> dict:
         "exporters": {
             "loki": {
                 "endpoint": f"http://127.0.0.1:{ports['sink']}",
-                "sending_queue": {"queue_size": 64},
+                "sending_queue": queue,
             }
         },
         "service": {
@@ -210,7 +213,11 @@ def run_transport(transport: str, args: argparse.Namespace, batches: list[bytes]
     with tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "collector.yaml"
         processors = [] if args.no_processor else ["predictions"]
-        config_path.write_text(yaml.safe_dump(collector_config(ports, processors)))
+        config_path.write_text(
+            yaml.safe_dump(
+                collector_config(ports, processors, Path(tmp) / "state" if args.persistent else None)
+            )
+        )
         log = open(Path(tmp) / "collector.log", "wb")  # noqa: SIM115
         collector = subprocess.Popen(
             [str(BIN / "modeltel"), "collector", "--config", str(config_path), "--log-level", "WARNING"],
@@ -288,6 +295,7 @@ def main() -> None:
         action="store_true",
         help="leave out the predictions processor (receive+export only)",
     )
+    parser.add_argument("--persistent", action="store_true", help="persistent (SQLite) sending queue")
     parser.add_argument("--distinct-batches", type=int, default=20, help="distinct batches cycled through")
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0))
@@ -296,7 +304,8 @@ def main() -> None:
     print(
         f"{BATCH_ROWS} records x {FEATURES} features per batch, {len(batches[0]) / 1024:.0f} KiB; "
         f"collector on CPU {cpus[0]}, sender and Loki sink on {cpus[1:] or cpus[:1]}; "
-        f"pipeline otlp -> {'' if args.no_processor else 'predictions -> '}loki"
+        f"pipeline otlp -> {'' if args.no_processor else 'predictions -> '}loki "
+        f"({'persistent' if args.persistent else 'memory'} queue)"
     )
     transports = ["http", "grpc"] if args.transport == "both" else [args.transport]
     for transport in transports:

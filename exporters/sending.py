@@ -133,8 +133,10 @@ class QueueSender:
             return
         payload = wire.serialized(batch)
         if self._queue is None:
-            if not await self._deliver(signal, payload, items):
-                raise RuntimeError(f"{self._id} could not deliver the batch")
+            if not await self._deliver(signal, payload, items):  # no queue: the sender retries
+                raise Backpressure(
+                    f"{self._id}: delivery failed", self._config.retry_on_failure.initial_interval
+                )
             return
         try:
             await self._queue.put(signal, items, payload)
