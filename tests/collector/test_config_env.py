@@ -1,14 +1,16 @@
 """``${env:VAR}`` expansion in collector configs, as the OpenTelemetry Collector does it."""
 
+import re
 import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
-from modeltel.collector.config import ConfigError, expand_env, load_config
+from modeltel.collector.config import ConfigError, build_config, expand_env, load_config
 from modeltel.collector.factories import builtin_factories
-from tests.conftest import BIN, clean_env, launch_collector
+from tests.conftest import BIN, REPO, clean_env, launch_collector
 
 CONFIG = """\
 receivers:
@@ -72,3 +74,12 @@ def test_json_log_encoding(tmp_path: Path) -> None:
     lines = [orjson.loads(line) for line in collector.process.log().splitlines() if line.strip()]
     assert any(line["msg"].startswith("collector ready") and line["level"] == "info" for line in lines)
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
+
+
+def test_the_documented_example_config_is_valid() -> None:
+    document = (REPO / "docs" / "collector.md").read_text()
+    example = re.search(r"## Example.*?```yaml\n(.*?)```", document, re.S)
+    assert example is not None
+    config = build_config(expand_env(yaml.safe_load(example.group(1)), {}), builtin_factories())
+    assert config.exporters["loki"].config.sending_queue.storage.directory == Path("/var/lib/modeltel")
+    assert config.exporters["otlp/jaeger"].config.endpoint == "127.0.0.1:4317"
