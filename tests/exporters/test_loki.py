@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from tests.collector.otlp_batches import logs_request, prediction_batch, prediction_record
-from tests.conftest import Collector, launch_collector, wait_until
+from tests.conftest import Collector, launch_collector, launch_prometheus, wait_until
 from tests.exporters.capture import (
     CaptureServer,
     is_hex,
@@ -132,4 +132,27 @@ def test_permanent_refusal_is_counted_as_dropped(tmp_path, capture_stop) -> None
         )
         assert loki.requests == []
     finally:
+        collector.process.stop()
+
+
+def test_exporter_and_receiver_self_metrics_are_scraped_by_a_real_prometheus(tmp_path, capture_stop) -> None:
+    loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs")).start()
+    capture_stop.append(loki)
+    collector = launch_collector(tmp_path, customize=logs_to("loki", {"endpoint": loki.url}))
+    prometheus = launch_prometheus(tmp_path, collector.metrics_port)
+    try:
+        assert send_logs(collector, prediction_batch(8)).status_code == 200
+        loki.wait_for_records(8, otlp_log_records)
+
+        def scraped(promql: str) -> float:
+            result = prometheus.query(promql)
+            return float(result[0]["value"][1]) if result else -1.0
+
+        wait_until(lambda: scraped('modeltel_exporter_sent_total{exporter="loki",signal="logs"}') == 8)
+        assert scraped('modeltel_exporter_queue_size{exporter="loki"}') == 0
+        assert scraped('modeltel_exporter_queue_capacity{exporter="loki"}') == 256
+        assert scraped('sum(modeltel_receiver_accepted_total{signal="logs"})') == 8
+        assert scraped('sum(modeltel_receiver_processing_seconds_count{signal="logs"})') == 1
+    finally:
+        prometheus.process.stop()
         collector.process.stop()
