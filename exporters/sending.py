@@ -92,13 +92,13 @@ class QueueSender:
             self._queue = PersistentQueue(
                 path, queue_config.queue_size, queue_config.sizer, queue_config.storage.fsync
             )
+            await self._queue.open()
+            if self._queue.size:
+                _log.info(
+                    "%s: resuming %d queued %s from %s", self._id, self._queue.size, queue_config.sizer, path
+                )
         else:
             self._queue = MemoryQueue(queue_config.queue_size, queue_config.sizer)
-        await self._queue.open()
-        if self._queue.size:
-            _log.info(
-                "%s: resuming %d queued %s from %s", self._id, self._queue.size, queue_config.sizer, path
-            )
         host.metrics.exporter_queue_capacity.labels(self._id).set(self._queue.capacity)
         self._update_queue_size()
         self._consumers = [
