@@ -31,6 +31,7 @@ class Entry:
     items: int
     payload: bytes
     key: int = 0  # position in the queue; the row id of the persistent queue
+    size: int = 0  # bytes of the payload (the persistent queue reads payloads only on take)
 
 
 def sizer_function(sizer: Sizer) -> Callable[[int, bytes], int]:
@@ -53,7 +54,7 @@ class SendingQueue(Protocol):
 
     async def put(self, signal: Signal, items: int, payload: bytes) -> None: ...
 
-    async def take(self, max_items: int) -> list[Entry]: ...
+    async def take(self, max_items: int, max_bytes: int) -> list[Entry]: ...
 
     async def ack(self, entries: list[Entry]) -> None: ...
 
@@ -74,14 +75,15 @@ class _Waiters:
         self._event.clear()
 
 
-def _gather(ready: deque[Entry], max_items: int) -> list[Entry]:
-    """Up to ``max_items`` items from the front of ``ready``, at least one entry."""
+def _gather(ready: deque[Entry], max_items: int, max_bytes: int) -> list[Entry]:
+    """Entries from the front of ``ready`` within both limits; at least one entry."""
     taken = [ready.popleft()]
-    total = taken[0].items
-    while ready and total + ready[0].items <= max_items:
+    items, size = taken[0].items, taken[0].size
+    while ready and items + ready[0].items <= max_items and size + ready[0].size <= max_bytes:
         entry = ready.popleft()
         taken.append(entry)
-        total += entry.items
+        items += entry.items
+        size += entry.size
     return taken
 
 
@@ -112,14 +114,14 @@ class MemoryQueue:
         if self._size + cost > self.capacity and self._size > 0:
             raise QueueFull(f"sending queue is full ({self._size} of {self.capacity})")
         self._next_key += 1
-        self._ready.append(Entry(signal, items, payload, self._next_key))
+        self._ready.append(Entry(signal, items, payload, self._next_key, len(payload)))
         self._size += cost
         self._waiters.notify()
 
-    async def take(self, max_items: int) -> list[Entry]:
+    async def take(self, max_items: int, max_bytes: int) -> list[Entry]:
         while not self._ready:
             await self._waiters.wait()
-        taken = _gather(self._ready, max_items)
+        taken = _gather(self._ready, max_items, max_bytes)
         for entry in taken:
             self._in_flight[entry.key] = entry
         if self._ready:
@@ -189,7 +191,7 @@ class PersistentQueue:
         rows = await self._run(self._open)
         for key, signal, items, length in rows:  # type: ignore[union-attr]
             # The payload stays on disk; only its length matters to the bytes sizer.
-            entry = Entry(Signal(signal), items, b"", key)
+            entry = Entry(Signal(signal), items, b"", key, length)
             self._ready.append(entry)
             self._size += self._cost(items, length)
         if self._ready:
@@ -223,7 +225,7 @@ class PersistentQueue:
         except BaseException:
             self._size -= cost
             raise
-        self._ready.append(Entry(signal, items, b"", key))  # type: ignore[arg-type]
+        self._ready.append(Entry(signal, items, b"", key, len(payload)))  # type: ignore[arg-type]
         self._waiters.notify()
 
     def _payloads(self, keys: list[int]) -> dict[int, bytes]:
@@ -232,16 +234,16 @@ class PersistentQueue:
         rows = self._db.execute(f"SELECT id, payload FROM queue WHERE id IN ({marks})", keys).fetchall()
         return dict(rows)
 
-    async def take(self, max_items: int) -> list[Entry]:
+    async def take(self, max_items: int, max_bytes: int) -> list[Entry]:
         while not self._ready:
             await self._waiters.wait()
-        taken = _gather(self._ready, max_items)
+        taken = _gather(self._ready, max_items, max_bytes)
         for entry in taken:
             self._in_flight[entry.key] = entry
         if self._ready:
             self._waiters.notify()
         payloads: dict[int, bytes] = await self._run(self._payloads, [e.key for e in taken])  # type: ignore[assignment]
-        return [Entry(e.signal, e.items, payloads.get(e.key, b""), e.key) for e in taken]
+        return [Entry(e.signal, e.items, payloads.get(e.key, b""), e.key, e.size) for e in taken]
 
     def _delete(self, keys: list[int]) -> None:
         assert self._db is not None

@@ -53,6 +53,12 @@ class QueueConfig(ComponentConfig):
 
 class BatchConfig(ComponentConfig):
     max_size: int = Field(default=8192, gt=0, description="Most items merged into one outgoing request.")
+    max_bytes: int = Field(
+        default=4_000_000,
+        gt=0,
+        description="Most bytes merged into one request: under the 4 MiB gRPC receive limit of "
+        "the OTel Collector and Jaeger. A larger single request is sent alone.",
+    )
 
 
 class SendingConfig(ComponentConfig):
@@ -149,7 +155,7 @@ class QueueSender:
     async def _consume_queue(self) -> None:
         assert self._queue is not None
         while True:
-            entries = await self._queue.take(self._config.batch.max_size)
+            entries = await self._queue.take(self._config.batch.max_size, self._config.batch.max_bytes)
             for signal, run in _runs_by_signal(entries):
                 payload = run[0].payload if len(run) == 1 else b"".join(entry.payload for entry in run)
                 await self._deliver(signal, payload, sum(entry.items for entry in run))

@@ -18,13 +18,13 @@ def test_memory_queue_is_bounded_until_acknowledged() -> None:
         await queue.put(Signal.LOGS, 4, b"b")
         with pytest.raises(QueueFull):
             await queue.put(Signal.LOGS, 1, b"c")
-        taken = await queue.take(max_items=6)
+        taken = await queue.take(max_items=6, max_bytes=100)
         assert [entry.payload for entry in taken] == [b"a"]
         with pytest.raises(QueueFull):  # taken but not acknowledged still counts
             await queue.put(Signal.LOGS, 1, b"c")
         await queue.ack(taken)
         await queue.put(Signal.LOGS, 6, b"c")
-        assert [entry.payload for entry in await queue.take(max_items=100)] == [b"b", b"c"]
+        assert [entry.payload for entry in await queue.take(max_items=100, max_bytes=100)] == [b"b", b"c"]
 
     asyncio.run(scenario())
 
@@ -39,17 +39,17 @@ def test_persistent_queue_keeps_unacknowledged_entries_across_reopen(tmp_path: P
             await queue.put(Signal.LOGS, 2, payload)
         with pytest.raises(QueueFull):
             await queue.put(Signal.LOGS, 2, b"four")
-        taken = await queue.take(max_items=2)
+        taken = await queue.take(max_items=2, max_bytes=100)
         assert [entry.payload for entry in taken] == [b"one"]
         await queue.ack(taken)
-        await queue.take(max_items=2)  # "two" in flight when the process goes away
+        await queue.take(max_items=2, max_bytes=100)  # "two" in flight when the process goes away
         await queue.close()
 
     async def second() -> None:
         queue = PersistentQueue(path, capacity=3, sizer="requests", fsync=False)
         await queue.open()
         assert queue.size == 2
-        taken = await queue.take(max_items=100)
+        taken = await queue.take(max_items=100, max_bytes=100)
         assert [(entry.signal, entry.items, entry.payload) for entry in taken] == [
             (Signal.LOGS, 2, b"two"),
             (Signal.LOGS, 2, b"three"),
@@ -74,3 +74,15 @@ def test_backoff_grows_with_jitter_honours_retry_after_and_gives_up() -> None:
     assert Backoff(RetryConfig(enabled=False), random.Random()).next_delay(None) is None
     forever = Backoff(RetryConfig(initial_interval=100, max_elapsed_time=0), random.Random())
     assert all(forever.next_delay(None) is not None for _ in range(100))
+
+
+def test_batches_stay_under_the_byte_limit() -> None:
+    async def scenario() -> None:
+        queue = MemoryQueue(capacity=10, sizer="requests")
+        for payload in (b"x" * 40, b"y" * 40, b"z" * 40, b"w" * 500):
+            await queue.put(Signal.TRACES, 1, payload)
+        assert [len(e.payload) for e in await queue.take(max_items=100, max_bytes=100)] == [40, 40]
+        assert [len(e.payload) for e in await queue.take(max_items=100, max_bytes=100)] == [40]
+        assert [len(e.payload) for e in await queue.take(max_items=100, max_bytes=100)] == [500]
+
+    asyncio.run(scenario())
