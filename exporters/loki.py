@@ -112,7 +112,7 @@ class LokiExporter:
         self._transport = HttpTransport(headers, config.compression, config.tls, RETRYABLE_STATUSES)
         base = config.endpoint.rstrip("/")
         self._url = base + (OTLP_PATH if config.protocol == "otlp" else PUSH_PATH)
-        self._sender = QueueSender(component_id, config, self._send)
+        self._sender = QueueSender(component_id, config, self._send, frozenset({Signal.LOGS}))
 
     async def _send(self, signal: Signal, payload: bytes, items: int) -> int:
         if self._config.protocol == "otlp":

@@ -63,7 +63,7 @@ class OtlpGrpcExporter:
     def __init__(self, component_id: str, config: OtlpGrpcConfig) -> None:
         self._config = config
         self._transport = GrpcTransport(config.endpoint, config.headers, config.compression, config.tls)
-        self._sender = QueueSender(component_id, config, self._send)
+        self._sender = QueueSender(component_id, config, self._send, frozenset(Signal))
 
     async def _send(self, signal: Signal, payload: bytes, items: int) -> int:
         response = await self._transport.export(EXPORT_METHODS[signal], payload, self._config.timeout)
@@ -85,7 +85,7 @@ class OtlpHttpExporter:
     def __init__(self, component_id: str, config: OtlpHttpConfig) -> None:
         self._config = config
         self._transport = HttpTransport(config.headers, config.compression, config.tls)
-        self._sender = QueueSender(component_id, config, self._send)
+        self._sender = QueueSender(component_id, config, self._send, frozenset(Signal))
 
     async def _send(self, signal: Signal, payload: bytes, items: int) -> int:
         reply = await self._transport.post(self._config.url(signal), payload, PROTOBUF, self._config.timeout)

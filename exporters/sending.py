@@ -77,8 +77,11 @@ def state_file(directory: Path, exporter_id: str) -> Path:
 class QueueSender:
     """Queue, batching, retries and self-metrics around an exporter's ``send``."""
 
-    def __init__(self, exporter_id: str, config: SendingConfig, send: SendFunction) -> None:
+    def __init__(
+        self, exporter_id: str, config: SendingConfig, send: SendFunction, signals: frozenset[Signal]
+    ) -> None:
         self._id = exporter_id
+        self._signals = signals
         self._config = config
         self._send = send
         self._queue: SendingQueue | None = None
@@ -90,6 +93,11 @@ class QueueSender:
 
     async def start(self, host: Host) -> None:
         self._metrics = host.metrics
+        for signal in self._signals:  # series exist at 0 from the start, so rate() alerts work
+            host.metrics.exporter_sent.labels(self._id, signal.value)
+            host.metrics.exporter_failed.labels(self._id, signal.value)
+            for reason in ("retries_exhausted", "permanent_error"):
+                host.metrics.exporter_dropped.labels(self._id, signal.value, reason)
         queue_config = self._config.sending_queue
         if not queue_config.enabled:
             return
@@ -155,12 +163,16 @@ class QueueSender:
     async def _consume_queue(self) -> None:
         assert self._queue is not None
         while True:
-            entries = await self._queue.take(self._config.batch.max_size, self._config.batch.max_bytes)
-            for signal, run in _runs_by_signal(entries):
-                payload = run[0].payload if len(run) == 1 else b"".join(entry.payload for entry in run)
-                await self._deliver(signal, payload, sum(entry.items for entry in run))
-            await self._queue.ack(entries)  # delivered, or given up on and counted as dropped
-            self._update_queue_size()
+            try:
+                entries = await self._queue.take(self._config.batch.max_size, self._config.batch.max_bytes)
+                for signal, run in _runs_by_signal(entries):
+                    payload = run[0].payload if len(run) == 1 else b"".join(entry.payload for entry in run)
+                    await self._deliver(signal, payload, sum(entry.items for entry in run))
+                await self._queue.ack(entries)  # delivered, or given up on and counted as dropped
+                self._update_queue_size()
+            except Exception:  # e.g. the state directory failed: keep the consumer alive
+                _log.exception("%s: sending queue error", self._id)
+                await asyncio.sleep(1.0)
 
     async def _deliver(self, signal: Signal, payload: bytes, items: int) -> bool:
         """Send with retries; True when delivered, False when dropped (and counted)."""
@@ -175,7 +187,7 @@ class QueueSender:
                 self._warn("drop", "%s: backend refused %d %s for good, dropped: %s", self._id, items,
                            SIGNAL_TYPES[signal].item, error)  # fmt: skip
                 return False
-            except (RetryableError, TimeoutError) as error:
+            except (RetryableError, asyncio.TimeoutError) as error:
                 self._metrics.exporter_failed.labels(self._id, signal.value).inc(items)
                 retry_after = error.retry_after if isinstance(error, RetryableError) else None
                 delay = backoff.next_delay(retry_after)

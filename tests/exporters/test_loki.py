@@ -150,6 +150,7 @@ def test_exporter_and_receiver_self_metrics_are_scraped_by_a_real_prometheus(tmp
 
         wait_until(lambda: scraped('modeltel_exporter_sent_total{exporter="loki",signal="logs"}') == 8)
         assert scraped('modeltel_exporter_queue_size{exporter="loki"}') == 0
+        assert scraped('sum(modeltel_exporter_dropped_total{exporter="loki"})') == 0  # present at 0
         assert scraped('modeltel_exporter_queue_capacity{exporter="loki"}') == 256
         assert scraped('sum(modeltel_receiver_accepted_total{signal="logs"})') == 8
         assert scraped('sum(modeltel_receiver_processing_seconds_count{signal="logs"})') == 1
