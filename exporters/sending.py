@@ -147,7 +147,7 @@ class QueueSender:
             return
         payload = wire.serialized(batch)
         if self._queue is None:
-            if not await self._deliver(signal, payload, items):  # no queue: the sender retries
+            if not await self._deliver(signal, payload, items, queued=False):  # the sender retries
                 raise Backpressure(
                     f"{self._id}: delivery failed", self._config.retry_on_failure.initial_interval
                 )
@@ -174,8 +174,12 @@ class QueueSender:
                 _log.exception("%s: sending queue error", self._id)
                 await asyncio.sleep(1.0)
 
-    async def _deliver(self, signal: Signal, payload: bytes, items: int) -> bool:
-        """Send with retries; True when delivered, False when dropped (and counted)."""
+    async def _deliver(self, signal: Signal, payload: bytes, items: int, queued: bool = True) -> bool:
+        """Send with retries; True when delivered, False when given up on.
+
+        Queued items given up on are lost and counted as dropped; without a queue the
+        receiver refuses the request instead, and the sender still holds the data.
+        """
         assert self._metrics is not None
         backoff = Backoff(self._config.retry_on_failure, self._rng)
         while True:
@@ -183,7 +187,7 @@ class QueueSender:
                 rejected = await asyncio.wait_for(self._send(signal, payload, items), self._config.timeout)
             except PermanentError as error:
                 self._metrics.exporter_failed.labels(self._id, signal.value).inc(items)
-                self._count_dropped(signal, items, "permanent_error")
+                self._count_dropped(signal, items if queued else 0, "permanent_error")
                 self._warn("drop", "%s: backend refused %d %s for good, dropped: %s", self._id, items,
                            SIGNAL_TYPES[signal].item, error)  # fmt: skip
                 return False
@@ -192,7 +196,7 @@ class QueueSender:
                 retry_after = error.retry_after if isinstance(error, RetryableError) else None
                 delay = backoff.next_delay(retry_after)
                 if delay is None:
-                    self._count_dropped(signal, items, "retries_exhausted")
+                    self._count_dropped(signal, items if queued else 0, "retries_exhausted")
                     self._warn("drop", "%s: giving up on %d %s after %.0fs of retries: %s", self._id, items,
                                SIGNAL_TYPES[signal].item, backoff.elapsed, error or "timeout")  # fmt: skip
                     return False
@@ -206,7 +210,7 @@ class QueueSender:
                     "%s: exporter error; %d %s dropped", self._id, items, SIGNAL_TYPES[signal].item
                 )
                 self._metrics.exporter_failed.labels(self._id, signal.value).inc(items)
-                self._count_dropped(signal, items, "exporter_error")
+                self._count_dropped(signal, items if queued else 0, "exporter_error")
                 return False
             if rejected:
                 self._count_dropped(signal, rejected, "rejected_by_backend")

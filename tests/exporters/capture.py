@@ -29,6 +29,7 @@ class Captured:
 
 
 Validator = Callable[[Captured], list[str]]
+STALL = 0  # a scripted status meaning: answer nothing for headers["seconds"]
 
 
 @dataclass
@@ -53,6 +54,9 @@ class CaptureServer:
         captured = Captured(request.path, dict(request.headers), body)
         if self.script:
             status, headers = self.script.popleft()
+            if status == STALL:  # a backend that hangs: the client's timeout must fire
+                await asyncio.sleep(float(headers["seconds"]))
+                return web.Response(status=504)
             return web.Response(status=status, headers=headers, text="scripted failure")
         problems = self.validate(captured)
         if problems:

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from tests.collector.otlp_batches import prediction_batch
 from tests.conftest import Collector, free_port, launch_collector, wait_until
 from tests.exporters.capture import (
+    STALL,
     CaptureServer,
     otlp_log_records,
     otlp_logs_problems,
@@ -208,3 +209,38 @@ def test_full_queue_is_grpc_unavailable_with_retry_info(congested: Collector) ->
     assert status.details[0].Unpack(info)
     assert info.retry_delay.seconds == 2
     assert congested.value("modeltel_receiver_refused_total", transport="grpc", signal="logs") == 4
+
+
+def test_a_hanging_backend_times_out_and_is_retried(tmp_path) -> None:
+    loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs")).start()
+    loki.script.append((STALL, {"seconds": "5"}))
+    retry = {"initial_interval": 0.05, "max_interval": 0.1}
+    collector = launch_collector(
+        tmp_path, customize=loki_pipeline(loki.url, timeout=0.5, retry_on_failure=retry)
+    )
+    try:
+        assert post(collector, numbered_batch(3, 0)).status_code == 200
+        loki.wait_for_records(3, otlp_log_records, timeout=4)  # well before the stalled answer
+        assert collector.value("modeltel_exporter_failed_total", exporter="loki") == 3
+    finally:
+        collector.process.stop()
+        loki.stop()
+
+
+def test_without_a_queue_delivery_is_synchronous_and_failure_is_refused(tmp_path) -> None:
+    loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs")).start()
+    settings = {
+        "sending_queue": {"enabled": False},
+        "retry_on_failure": {"initial_interval": 0.05, "max_elapsed_time": 0.3},
+    }
+    collector = launch_collector(tmp_path, customize=loki_pipeline(loki.url, **settings))
+    try:
+        assert post(collector, numbered_batch(3, 0)).status_code == 200
+        assert delivered_ids(loki) == ids(0, 3)  # delivered before the answer
+        loki.stop()
+        response = post(collector, numbered_batch(2, 3))
+        assert response.status_code == 503 and "delivery failed" in response.text
+        assert collector.value("modeltel_receiver_refused_total", signal="logs") == 2
+        assert collector.value("modeltel_exporter_dropped_total", exporter="loki") == 0  # the sender has it
+    finally:
+        collector.process.stop()
