@@ -148,16 +148,12 @@ class QueueSender:
         payload = wire.serialized(batch)
         if self._queue is None:
             if not await self._deliver(signal, payload, items, queued=False):  # the sender retries
-                raise Backpressure(
-                    f"{self._id}: delivery failed", self._config.retry_on_failure.initial_interval
-                )
+                raise Backpressure(f"{self._id}: delivery failed", self._retry_hint())
             return
         try:
             await self._queue.put(signal, items, payload)
         except QueueFull as error:
-            raise Backpressure(
-                f"{self._id}: {error}", retry_after=self._config.retry_on_failure.initial_interval
-            ) from None
+            raise Backpressure(f"{self._id}: {error}", retry_after=self._retry_hint()) from None
         self._update_queue_size()
 
     async def _consume_queue(self) -> None:
@@ -216,6 +212,11 @@ class QueueSender:
                 self._count_dropped(signal, rejected, "rejected_by_backend")
             self._metrics.exporter_sent.labels(self._id, signal.value).inc(items - rejected)
             return True
+
+    def _retry_hint(self) -> float:
+        """The delay suggested to a refused sender: short, because SDKs retry a fixed number
+        of times within their export timeout (the Python SDK: 6 tries, 10 s by default)."""
+        return min(self._config.retry_on_failure.initial_interval, 1.0)
 
     def _count_dropped(self, signal: Signal, items: int, reason: str) -> None:
         if self._metrics is not None and items:

@@ -191,7 +191,7 @@ def congested(tmp_path: Path):
 def test_full_queue_is_http_503_with_retry_after(congested: Collector) -> None:
     response = post(congested, numbered_batch(3, 3))
     assert response.status_code == 503
-    assert response.headers["Retry-After"] == "2"
+    assert response.headers["Retry-After"] == "1"
     status = status_pb2.Status.FromString(response.content)
     assert "sending queue is full" in status.message
     assert congested.value("modeltel_receiver_refused_total", transport="http", signal="logs") == 3
@@ -207,7 +207,7 @@ def test_full_queue_is_grpc_unavailable_with_retry_info(congested: Collector) ->
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     info = error_details_pb2.RetryInfo()
     assert status.details[0].Unpack(info)
-    assert info.retry_delay.seconds == 2
+    assert info.retry_delay.seconds == 1
     assert congested.value("modeltel_receiver_refused_total", transport="grpc", signal="logs") == 4
 
 
@@ -244,3 +244,39 @@ def test_without_a_queue_delivery_is_synchronous_and_failure_is_refused(tmp_path
         assert collector.value("modeltel_exporter_dropped_total", exporter="loki") == 0  # the sender has it
     finally:
         collector.process.stop()
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_sdk_exporters_retry_through_backpressure_and_nothing_is_lost(tmp_path, transport: str) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs"))  # down for the first second
+    settings = {
+        "retry_on_failure": {"initial_interval": 1, "max_interval": 1, "max_elapsed_time": 0},
+        "sending_queue": {"queue_size": 1, "num_consumers": 1},
+    }
+    collector = launch_collector(tmp_path, customize=loki_pipeline(loki.url, **settings))
+    if transport == "http":
+        exporter = HttpLogExporter(endpoint=f"{collector.otlp_http}/v1/logs", timeout=20)
+    else:
+        exporter = GrpcLogExporter(endpoint=collector.otlp_grpc, insecure=True, timeout=20)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    logger = provider.get_logger("backpressure")
+    backend_returns = threading.Timer(1.0, loki.start)
+    try:
+        logger.emit(body="first")  # queued; the exporter keeps retrying the absent backend
+        backend_returns.start()
+        logger.emit(body="second")  # refused while the queue is full; the SDK backs off and retries
+        loki.wait_for_records(2, otlp_log_records)
+        assert collector.value("modeltel_receiver_refused_total", transport=transport) >= 1
+        assert collector.value("modeltel_receiver_accepted_total", transport=transport) == 2
+        assert collector.value("modeltel_exporter_dropped_total") == 0
+    finally:
+        backend_returns.cancel()
+        provider.shutdown()
+        collector.process.stop()
+        loki.stop()
