@@ -83,3 +83,26 @@ def test_the_documented_example_config_is_valid() -> None:
     config = build_config(expand_env(yaml.safe_load(example.group(1)), {}), builtin_factories())
     assert config.exporters["loki"].config.sending_queue.storage.directory == Path("/var/lib/modeltel")
     assert config.exporters["otlp/jaeger"].config.endpoint == "127.0.0.1:4317"
+
+
+@pytest.mark.parametrize(
+    ("exporter", "message"),
+    [
+        ({"sending_queue": {"sizer": "pages"}}, "exporters.loki.sending_queue.sizer: Input should be"),
+        ({"retry_on_failure": {"initial_interval": 0}}, "exporters.loki.retry_on_failure.initial_interval"),
+        ({"protocol": "syslog"}, "exporters.loki.protocol"),
+        (
+            {"sending_queue": {"storage": {}}},
+            "exporters.loki.sending_queue.storage.directory: Field required",
+        ),
+        ({"endpiont": "http://x"}, "exporters.loki.endpiont: Extra inputs are not permitted"),
+    ],
+)
+def test_exporter_config_errors_name_the_key(exporter: dict, message: str) -> None:
+    document = {
+        "receivers": {"otlp": {}},
+        "exporters": {"loki": exporter},
+        "service": {"pipelines": {"logs": {"receivers": ["otlp"], "exporters": ["loki"]}}},
+    }
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(document, builtin_factories())
