@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist

@@ -38,8 +38,22 @@ class Host:
         self.metrics = CollectorMetrics.register(self.registry)
 
 
+class Backpressure(Exception):
+    """A consumer cannot take the batch now (e.g. an exporter's queue is full); try again later.
+
+    Receivers answer it with a retryable refusal (gRPC ``UNAVAILABLE`` with RetryInfo, HTTP 503
+    with Retry-After), so a full queue pushes back on the sender instead of losing data.
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Consumer(Protocol):
-    async def consume(self, signal: Signal, batch: Message) -> None: ...
+    async def consume(self, signal: Signal, batch: Message) -> None:
+        """Take ``batch`` or raise; :class:`Backpressure` means "retry later"."""
+        ...
 
 
 class Component(Protocol):

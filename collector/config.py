@@ -10,10 +10,16 @@
       pipelines: {<signal>[/<name>]: {receivers: [...], processors: [...], exporters: [...]}}
 
 Every error names the key path that is wrong. With no file, :data:`DEFAULT_CONFIG` runs.
+String values may reference the environment as the OTel Collector allows: ``${env:VAR}``,
+``${env:VAR:-default}``; ``$$`` is a literal ``$``. A value that is only a reference takes
+the YAML type of what it expands to (``port: ${env:PORT}`` is an int).
 """
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -79,12 +85,19 @@ HostPort = Annotated[str, AfterValidator(_valid_host_port)]
 """A listen address such as ``127.0.0.1:4317`` or ``[::1]:9464``."""
 
 
+class TelemetryLogsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: Literal["console", "json"] = "console"
+
+
 class TelemetryConfig(BaseModel):
-    """The collector's own HTTP endpoint: /metrics, /healthz, /readyz."""
+    """The collector's own HTTP endpoint (/metrics, /healthz, /readyz) and log format."""
 
     model_config = ConfigDict(extra="forbid")
 
     address: HostPort = "127.0.0.1:9464"
+    logs: TelemetryLogsConfig = TelemetryLogsConfig()
 
 
 class ServiceConfig(BaseModel):
@@ -152,9 +165,10 @@ def _settings(
     settings = {}
     for component_id, body in raw.items():
         type_name = component_type(component_id)
-        factory = factories.get(type_name)
-        if factory is None or factory.kind != kind:
-            known = ", ".join(sorted(name for name, f in factories.items() if f.kind == kind)) or "none"
+        of_kind = {f.type: f for f in factories.values() if f.kind == kind}  # e.g. otlp receiver/exporter
+        factory = of_kind.get(type_name)
+        if factory is None:
+            known = ", ".join(sorted(of_kind)) or "none"
             raise ConfigError(f"{section}.{component_id}: unknown {kind} type {type_name!r} (known: {known})")
         try:
             config = factory.config.model_validate(body or {})
@@ -211,11 +225,60 @@ def build_config(document: Any, factories: dict[str, Factory]) -> CollectorConfi
     return config
 
 
-def load_config(path: Path | None, factories: dict[str, Factory]) -> CollectorConfig:
-    """Read ``path`` (or the defaults when None) and validate it against ``factories``."""
+_REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
+_ENV_REFERENCE = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?", re.DOTALL)
+
+
+def _expand_string(value: str, where: str, environ: Mapping[str, str]) -> Any:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        reference = _ENV_REFERENCE.fullmatch(match.group(1))
+        if reference is None:
+            raise ConfigError(f"{where}: unsupported reference {match.group(0)!r}; use ${{env:NAME}}")
+        name, default = reference.groups()
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{where}: environment variable {name} is not set (and {match.group(0)} has no :-default)"
+        )
+
+    expanded = _REFERENCE.sub(replace, value)
+    if expanded == value:
+        return value
+    whole = _REFERENCE.fullmatch(value)
+    if whole is not None and whole.group(0) != "$$":
+        try:
+            return yaml.safe_load(expanded) if expanded.strip() else expanded
+        except yaml.YAMLError:
+            return expanded
+    return expanded
+
+
+def expand_env(node: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """Replace ``${env:VAR}`` references in every string value of a parsed document."""
+    if isinstance(node, dict):
+        return {
+            key: expand_env(value, environ, f"{where}.{key}" if where else str(key))
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [expand_env(value, environ, f"{where}[{index}]") for index, value in enumerate(node)]
+    if isinstance(node, str) and "$" in node:
+        return _expand_string(node, where or "<root>", environ)
+    return node
+
+
+def load_config(
+    path: Path | None, factories: dict[str, Factory], environ: Mapping[str, str] | None = None
+) -> CollectorConfig:
+    """Read ``path`` (or the defaults when None), expand ``${env:...}``, validate against ``factories``."""
     text = DEFAULT_CONFIG_YAML if path is None else path.read_text()
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    document = expand_env(document, os.environ if environ is None else environ)
     return build_config(document, factories)

@@ -138,6 +138,7 @@ def launch_collector(
     verbosity: str = "basic",
     ports: tuple[int, int, int] | None = None,
     configure: Callable[[dict], None] | None = None,
+    name: str = "collector",
 ) -> Collector:
     """A collector on free ports, or on ``ports`` (gRPC, HTTP, metrics) when given.
     ``configure`` may edit the config dict (add exporters, pipelines) before it is written."""
@@ -145,11 +146,11 @@ def launch_collector(
     config = collector_config(*ports, verbosity=verbosity)
     if configure is not None:
         configure(config)
-    config_path = tmp_path / "collector.yaml"
+    config_path = tmp_path / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = start_process(
         [str(BIN / "modeltel"), "collector", "--config", str(config_path)],
-        tmp_path / "collector.log",
+        tmp_path / f"{name}.log",
         clean_env(),
     )
     collector = Collector(process, *ports, config=config)

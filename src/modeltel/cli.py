@@ -58,6 +58,10 @@ def collector(
     if validate:
         typer.echo(f"{config or 'built-in defaults'}: valid ({', '.join(loaded.pipelines)})")
         return
+    if loaded.telemetry.logs.encoding == "json":
+        from modeltel.collector.json_logs import use_json_logs
+
+        use_json_logs()
     try:
         asyncio.run(Service(loaded).run())
     except OSError as error:  # a listener could not bind: say which, without a traceback

@@ -8,11 +8,14 @@ instead of grpc's generic ``UNKNOWN``, and is counted like any other rejected re
 import logging
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from modeltel.collector.component import Backpressure
 from modeltel.collector.receivers.otlp.receiver import Acceptor
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
 
@@ -25,9 +28,26 @@ _SERVICE_NAME = {
 }
 
 
+def unavailable_metadata(message: str, retry_after: float) -> tuple[tuple[str, bytes], ...]:
+    """google.rpc.Status with RetryInfo, as the OTLP specification asks for throttling.
+
+    Sent both as the standard ``grpc-status-details-bin`` trailer and as
+    ``google.rpc.retryinfo-bin``, which the OpenTelemetry Python SDK's exporter reads.
+    """
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(retry_after * 1e9))
+    info = error_details_pb2.RetryInfo(retry_delay=delay)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[detail])
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    )
+
+
 def _export_handler(signal: Signal, acceptor: Acceptor) -> grpc.RpcMethodHandler:
     signal_type = SIGNAL_TYPES[signal]
-    empty_response = signal_type.response()
 
     async def export(payload: bytes, context: grpc.aio.ServicerContext) -> object:
         try:
@@ -39,11 +59,16 @@ def _export_handler(signal: Signal, acceptor: Acceptor) -> grpc.RpcMethodHandler
                 f"malformed protobuf {signal_type.request.__name__}: {error}",
             )
         try:
-            await acceptor.accept(signal, batch)
+            return await acceptor.accept(signal, batch, payload)
+        except Backpressure as error:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE,
+                str(error),
+                trailing_metadata=unavailable_metadata(str(error), error.retry_after),
+            )
         except Exception as error:
             _log.exception("pipeline failed on a %s batch", signal.value)
             await context.abort(grpc.StatusCode.INTERNAL, f"pipeline failed: {type(error).__name__}")
-        return empty_response
 
     return grpc.unary_unary_rpc_method_handler(
         export, request_deserializer=None, response_serializer=signal_type.response.SerializeToString

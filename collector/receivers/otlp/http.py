@@ -2,14 +2,17 @@
 
 Status codes follow the OTLP/HTTP specification: 400 for undecodable data, 413 for bodies
 over ``max_request_bytes`` (before or after decompression), 415 for other content types,
-each with a ``google.rpc.Status`` body in the request's encoding.
+503 with Retry-After when a pipeline's queue is full (backpressure), each with a
+``google.rpc.Status`` body in the request's encoding.
 """
 
 import logging
+import math
 
 from aiohttp import web
 from google.rpc import code_pb2, status_pb2
 
+from modeltel.collector.component import Backpressure
 from modeltel.collector.config import split_host_port
 from modeltel.collector.receivers.otlp import codec
 from modeltel.collector.receivers.otlp.receiver import Acceptor
@@ -23,6 +26,7 @@ _RPC_CODE = {
     400: code_pb2.INVALID_ARGUMENT,
     413: code_pb2.RESOURCE_EXHAUSTED,
     415: code_pb2.INVALID_ARGUMENT,
+    503: code_pb2.UNAVAILABLE,
     500: code_pb2.INTERNAL,
 }
 
@@ -73,11 +77,17 @@ class HttpServer:
             except codec.OtlpDecodeError as error:
                 return self._reject(signal, error.status, error.message, media)
             try:
-                await self._acceptor.accept(signal, batch)
+                response = await self._acceptor.accept(
+                    signal, batch, payload if media == codec.PROTOBUF else None
+                )
+            except Backpressure as error:
+                refusal = error_response(503, str(error), media)
+                refusal.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+                return refusal
             except Exception as error:
                 _log.exception("pipeline failed on a %s batch", signal.value)
                 return error_response(500, f"pipeline failed: {type(error).__name__}", media)
-            return web.Response(body=codec.encode_message(signal_type.response(), media), content_type=media)
+            return web.Response(body=codec.encode_message(response, media), content_type=media)
 
         return handle
 

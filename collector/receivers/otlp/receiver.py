@@ -1,8 +1,18 @@
-"""OTLP receiver: config, factory, and the accept path both transports share."""
+"""OTLP receiver: config, factory, and the accept path both transports share.
+
+A request is acknowledged (the sender gets a success response) only after every pipeline
+of its signal took the batch, which for an exporter with a sending queue means the batch
+is in that queue (committed to disk with a persistent queue). Records whose trace or span
+ids have the wrong length are removed and reported back as OTLP partial success; the rest
+of the request is accepted.
+"""
+
+import time
 
 from google.protobuf.message import Message
 from pydantic import Field
 
+from modeltel.collector import wire
 from modeltel.collector.component import ComponentConfig, Factory, Host, ReceiverConsumers
 from modeltel.collector.config import HostPort
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
@@ -49,16 +59,78 @@ class Acceptor:
             self._receiver_id, self._transport, signal.value, str(code)
         ).inc()
 
-    async def accept(self, signal: Signal, batch: Message) -> None:
-        items = SIGNAL_TYPES[signal].count_items(batch)
-        try:
-            await self._consumers[signal].consume(signal, batch)
-        except Exception:
-            self.refuse(signal, items)
-            raise
-        self._host.metrics.receiver_accepted.labels(self._receiver_id, self._transport, signal.value).inc(
-            items
-        )
+    async def accept(self, signal: Signal, batch: Message, payload: bytes | None = None) -> Message:
+        """Hand ``batch`` on; returns the OTLP response, with partial success for dropped items.
+
+        ``payload`` is the protobuf ``batch`` was decoded from, if any: exporters reuse it
+        while the batch is unchanged (:mod:`modeltel.collector.wire`).
+        """
+        started = time.perf_counter()
+        signal_type = SIGNAL_TYPES[signal]
+        response = signal_type.response()
+        dropped = remove_invalid_items(signal, batch)
+        if dropped:
+            self._host.metrics.receiver_dropped.labels(
+                self._receiver_id, self._transport, signal.value, "invalid_id_length"
+            ).inc(dropped)
+            partial = response.partial_success  # type: ignore[attr-defined]
+            setattr(partial, REJECTED_FIELD[signal], dropped)
+            partial.error_message = (
+                f"{dropped} {signal_type.item} rejected: trace_id must be 16 bytes and span ids 8 bytes"
+            )
+        items = signal_type.count_items(batch)
+        if items:
+            token = wire.set_received(batch, payload) if payload is not None and not dropped else None
+            try:
+                await self._consumers[signal].consume(signal, batch)
+            except Exception:
+                self.refuse(signal, items)
+                raise
+            finally:
+                if token is not None:
+                    wire.clear(token)
+        labels = (self._receiver_id, self._transport, signal.value)
+        self._host.metrics.receiver_accepted.labels(*labels).inc(items)
+        self._host.metrics.receiver_processing.labels(*labels).observe(time.perf_counter() - started)
+        return response
+
+
+REJECTED_FIELD = {
+    Signal.TRACES: "rejected_spans",
+    Signal.METRICS: "rejected_data_points",
+    Signal.LOGS: "rejected_log_records",
+}
+
+
+def _keep(items: "list[Message]", valid: "list[bool]") -> int:
+    """Delete the items whose flag is False from a repeated field; returns how many went."""
+    bad = [index for index, ok in enumerate(valid) if not ok]
+    for index in reversed(bad):
+        del items[index]
+    return len(bad)
+
+
+def remove_invalid_items(signal: Signal, batch: Message) -> int:
+    """Drop log records and spans whose ids have the wrong length (OTLP: 16/8 bytes, or empty)."""
+    removed = 0
+    if signal is Signal.LOGS:
+        for resource in batch.resource_logs:  # type: ignore[attr-defined]
+            for scope in resource.scope_logs:
+                records = scope.log_records
+                valid = [len(r.trace_id) in (0, 16) and len(r.span_id) in (0, 8) for r in records]
+                if not all(valid):
+                    removed += _keep(records, valid)
+    elif signal is Signal.TRACES:
+        for resource in batch.resource_spans:  # type: ignore[attr-defined]
+            for scope in resource.scope_spans:
+                spans = scope.spans
+                valid = [
+                    len(s.trace_id) == 16 and len(s.span_id) == 8 and len(s.parent_span_id) in (0, 8)
+                    for s in spans
+                ]
+                if not all(valid):
+                    removed += _keep(spans, valid)
+    return removed
 
 
 class OtlpReceiver:
