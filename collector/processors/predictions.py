@@ -10,8 +10,8 @@ object, and building every body with orjson ~5 µs per record. So the processor 
 batch's wire bytes a second time into a lean *view* (:data:`_RequestView`: per record only the
 event name, the attributes as a map of key to serialized AnyValue, and the body's serialized
 AnyValue), decodes attribute values once per distinct value per batch, and checks the body's
-shape with a msgspec Struct whose fields are ``Raw`` (the whole text is validated, no Python
-objects are built for the features). Every body msgspec rejects is classified by the orjson
+shape with msgspec Structs (the whole text is validated, no Python objects are built for the
+features). Every body msgspec rejects is classified by the orjson
 reference (:func:`payload_problem`), so the reasons are exactly the reference's, except that
 msgspec accepts number literals beyond the double range (``1e400``: valid RFC 8259 text).
 """
@@ -82,10 +82,14 @@ def body_problem(record: LogRecord) -> str | None:
 _ABSENT = msgspec.Raw(b"")
 
 
-class _PayloadShape(msgspec.Struct):
-    """The two members a prediction body needs, kept as raw JSON text: nothing else is built."""
+class _JsonObject(msgspec.Struct):
+    """Any JSON object: msgspec validates its members as it skips them and builds nothing."""
 
-    features: msgspec.Raw = _ABSENT
+
+class _PayloadShape(msgspec.Struct):
+    """The two members a prediction body needs; everything else is validated and skipped."""
+
+    features: _JsonObject | None = None
     prediction: msgspec.Raw = _ABSENT
 
 
@@ -93,12 +97,16 @@ _decode_shape = msgspec.json.Decoder(_PayloadShape).decode
 
 
 def text_problem(text: bytes) -> str | None:
-    """:func:`payload_problem` without building the payload (msgspec validates it as it skips)."""
+    """:func:`payload_problem` without building the payload's values.
+
+    Whatever msgspec refuses (not JSON, not an object, features not an object, duplicate
+    members, nesting too deep) goes to the orjson reference, so the reason is the reference's.
+    """
     try:
         shape = _decode_shape(text)
     except (msgspec.DecodeError, RecursionError):
-        return payload_problem(text)  # not an object, not JSON, or too deep: the reference decides
-    if shape.features is _ABSENT or not bytes(shape.features).startswith(b"{"):
+        return payload_problem(text)
+    if shape.features is None:
         return "features_missing"
     if shape.prediction is _ABSENT:
         return "prediction_missing"
@@ -119,7 +127,14 @@ def serialized_body_problem(body: bytes) -> str | None:
         else:
             start, length = 0, -1
         if start + length == len(body):
-            return text_problem(body[start:])
+            text = body[start:]
+            try:  # text_problem inlined: this is the per-record hot path
+                shape = _decode_shape(text)
+            except (msgspec.DecodeError, RecursionError):
+                return payload_problem(text)
+            if shape.features is None:
+                return "features_missing"
+            return "prediction_missing" if shape.prediction is _ABSENT else None
     value = AnyValue.FromString(body)  # anything else: let protobuf say what it holds
     if value.WhichOneof("value") != "string_value":
         return "body_not_json_string"
