@@ -246,8 +246,8 @@ class PredictionsProcessor:
         except DecodeError:  # cannot happen for a batch protobuf decoded; kept as a safety net
             self._observe_decoded(batch)
             return
-        # Per record only C-level reads and one tally; strings are decoded per distinct value.
-        seen: Tally[tuple[bytes | None, bytes | None, str | None]] = Tally()
+        # Per record only C-level reads and one list append; strings are decoded per distinct value.
+        keys: list[tuple[bytes | None, bytes | None, str | None]] = []
         for resource_logs in view.resource_logs:
             for scope_logs in resource_logs.scope_logs:
                 for record in scope_logs.log_records:
@@ -259,7 +259,8 @@ class PredictionsProcessor:
                         continue
                     model = attributes.get(ATTR_MODEL_NAME)
                     problem = serialized_body_problem(record.body) if model is not None else None
-                    seen[(model, attributes.get(ATTR_MODEL_VERSION), problem)] += 1
+                    keys.append((model, attributes.get(ATTR_MODEL_VERSION), problem))
+        seen = Tally(keys)  # counted in C
         counts: Tally[tuple[str, str]] = Tally()
         problems: Tally[str] = Tally()
         for (model_value, version_value, problem), count in seen.items():

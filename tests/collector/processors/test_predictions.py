@@ -56,9 +56,9 @@ import pytest  # noqa: E402
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue  # noqa: E402
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ScopeLogs  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
 
 from modeltel.collector import wire  # noqa: E402
+from modeltel.collector.component import Host  # noqa: E402
 from modeltel.collector.processors.predictions import (  # noqa: E402
     PredictionsConfig,
     PredictionsProcessor,
@@ -77,11 +77,6 @@ REASONS = (
 )
 
 
-class _Host:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-
-
 class _Capture:
     def __init__(self) -> None:
         self.batches: list = []
@@ -94,12 +89,12 @@ class Counted:
     """A started processor, its downstream capture, and its counters as plain numbers."""
 
     def __init__(self, max_models: int = 1000) -> None:
-        self.host = _Host()
+        self.host = Host()
         self.next = _Capture()
         self.processor = PredictionsProcessor(
             "predictions", PredictionsConfig(max_models=max_models), self.next
         )
-        asyncio.run(self.processor.start(self.host))  # type: ignore[arg-type]
+        asyncio.run(self.processor.start(self.host))
 
     def consume(self, batch: ExportLogsServiceRequest, received: bytes | None = None) -> None:
         async def run() -> None:
