@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from modeltel.cli import app
 from tests.conftest import BIN, Collector, clean_env, free_port, wait_until
-from tests.test_end_to_end import debug_batches
+from tests.conftest import debug_batches
 
 ROWS = 300
 
