@@ -147,7 +147,9 @@ def parse_wrk(output: str) -> Result:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50 = _milliseconds(re.search(r"\s50%\s+(\S+)", output).group(1))
     p99 = _milliseconds(re.search(r"\s99%\s+(\S+)", output).group(1))
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?):\s*(\d+)", output))
+    errors = sum(
+        int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?):\s*(\d+)", output)
+    )
     return Result(rps, p50, p99, errors)
 
 
@@ -166,12 +168,16 @@ def measure(name: str, collector: str, args: argparse.Namespace, script: Path, w
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
-        "--variants", default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%", help="comma-separated"
+        "--variants",
+        default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%",
+        help="comma-separated",
     )
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
@@ -214,7 +220,9 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
     }
     baseline = medians.get("uninstrumented")
     print(f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds, medians")
-    print(f"{'variant':>16} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}")
+    print(
+        f"{'variant':>16} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
+    )
     for name, result in medians.items():
         ratio = result.requests_per_second / baseline.requests_per_second if baseline else float("nan")
         added = result.p99_ms - baseline.p99_ms if baseline else float("nan")

@@ -45,7 +45,9 @@ def predict(features: IrisFeatures) -> Prediction:
     row = np.array(
         [[features.sepal_length, features.sepal_width, features.petal_length, features.petal_width]]
     )
-    probabilities = dict(zip(model.classes_.tolist(), model.predict_proba(row)[0].round(6).tolist(), strict=True))
+    probabilities = dict(
+        zip(model.classes_.tolist(), model.predict_proba(row)[0].round(6).tolist(), strict=True)
+    )
     species = max(probabilities, key=probabilities.__getitem__)
     return Prediction(species=species, probabilities=probabilities)
 
