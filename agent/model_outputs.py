@@ -71,17 +71,16 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
         classes = getattr(model, "classes_", None)
         if not isinstance(classes, list) or len(classes) != len(arrays):
             classes = [None] * len(arrays)
-        labels = np.column_stack(
-            [
-                (
-                    np.asarray(c)[a.argmax(axis=1)]
-                    if c is not None and len(c) == a.shape[1]
-                    else a.argmax(axis=1)
-                )
-                for c, a in zip(classes, arrays, strict=True)
-            ]
-        )
-        return Outputs(labels.tolist())
+        per_output = [
+            (
+                np.asarray(c)[a.argmax(axis=1)]
+                if c is not None and len(c) == a.shape[1]
+                else a.argmax(axis=1)
+            ).tolist()
+            for c, a in zip(classes, arrays, strict=True)
+        ]
+        # zip, not column_stack: outputs may differ in type (strings next to ints)
+        return Outputs([list(row) for row in zip(*per_output, strict=True)])
     matrix = _as_array(result)
     if matrix is None or matrix.ndim != 2:
         return None
