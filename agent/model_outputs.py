@@ -12,14 +12,15 @@ The rules (docs/agent.md, "Capture without code changes"):
   returned, both as prediction and as score, with the booster's objective, since whether
   it is a margin or a probability depends on it.
 
-One ``tolist()`` per output array; the per-row dicts of probabilities are the only
-per-row Python work, and they are what the wire format carries.
+One ``tolist()`` per output array; the per-row dicts of probabilities, what the wire
+format carries, are built only for the rows the capture core reads (``ClassProbabilities``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -27,7 +28,7 @@ import numpy as np
 @dataclass
 class Outputs:
     predictions: list[Any]
-    probabilities: list[Any] | None = None
+    probabilities: Sequence[Any] | None = None
     scores: list[Any] | None = None
 
 
@@ -59,8 +60,38 @@ def _classes(model: Any, count: int) -> np.ndarray:
     return np.arange(count)
 
 
-def probability_maps(matrix: np.ndarray, labels: list[str]) -> list[dict[str, float]]:
-    return [dict(zip(labels, row, strict=True)) for row in matrix.tolist()]
+class ClassProbabilities(Sequence):
+    """Row i's ``{str(class): probability}``, built when row i is asked for.
+
+    A batch's probabilities stay one array: the capture core reads only the rows it keeps
+    (head sampling drops most at low rates), so the per-row dicts, the one per-row Python
+    cost of describing a call, are paid only for recorded rows. ``matrix`` and ``labels``
+    serve a consumer that wants the columns as they are.
+    """
+
+    __slots__ = ("labels", "matrix")
+
+    def __init__(self, matrix: np.ndarray, labels: list[str]) -> None:
+        self.matrix = matrix
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        if isinstance(index, slice):
+            return [dict(zip(self.labels, row, strict=True)) for row in self.matrix[index].tolist()]
+        return dict(zip(self.labels, self.matrix[index].tolist(), strict=True))
+
+    def __iter__(self) -> Iterator[dict[str, float]]:
+        return iter(self[:])
+
+    def __repr__(self) -> str:
+        return f"ClassProbabilities({self.labels}, rows={len(self)})"
 
 
 def from_probabilities(model: Any, result: Any) -> Outputs | None:
@@ -87,7 +118,7 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
     classes = _classes(model, matrix.shape[1])
     predictions = classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
     labels = [str(c) for c in classes.tolist()]
-    return Outputs(predictions, probability_maps(matrix, labels))
+    return Outputs(predictions, ClassProbabilities(matrix, labels))
 
 
 def from_decision(model: Any, result: Any) -> Outputs | None:

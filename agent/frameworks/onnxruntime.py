@@ -20,7 +20,7 @@ import numpy as np
 from modeltel.agent.frameworks.describe import model_call
 from modeltel.agent.frameworks.patching import wrap_method
 from modeltel.agent.model_call import ModelCall
-from modeltel.agent.model_outputs import Outputs, per_row, probability_maps
+from modeltel.agent.model_outputs import ClassProbabilities, Outputs, per_row
 
 _log = logging.getLogger("modeltel.agent")
 # skl2onnx's classifier outputs: with its ZipMap (the default), and with zipmap=False.
@@ -74,7 +74,7 @@ def describe_outputs(names: list[str], results: list[Any]) -> Outputs | None:
         else:
             matrix = np.asarray(value)
             if matrix.ndim == 2:
-                probabilities = probability_maps(matrix, [str(i) for i in range(matrix.shape[1])])
+                probabilities = ClassProbabilities(matrix, [str(i) for i in range(matrix.shape[1])])
     if label_name is not None:
         labels = per_row(by_name[label_name])
         if labels is not None:

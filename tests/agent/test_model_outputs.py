@@ -24,7 +24,9 @@ def test_probabilities_give_argmax_label_and_named_probabilities() -> None:
     proba = np.array([[0.2, 0.8], [0.9, 0.1]])
     outputs = describe_outputs(Classifier(["no", "yes"]), "predict_proba", proba)
     assert outputs.predictions == ["no", "yes"][::-1]
-    assert outputs.probabilities == [{"no": 0.2, "yes": 0.8}, {"no": 0.9, "yes": 0.1}]
+    assert list(outputs.probabilities) == [{"no": 0.2, "yes": 0.8}, {"no": 0.9, "yes": 0.1}]
+    assert outputs.probabilities[-1] == {"no": 0.9, "yes": 0.1} and len(outputs.probabilities) == 2
+    assert outputs.probabilities[1:] == [{"no": 0.9, "yes": 0.1}]
     unlabelled = describe_outputs(object(), "predict_proba", proba)
     assert unlabelled.predictions == [1, 0] and list(unlabelled.probabilities[0]) == ["0", "1"]
     assert describe_outputs(Classifier([0, 1]), "predict_proba", np.empty((0, 2))).predictions == []
@@ -55,7 +57,7 @@ def test_values_are_plain_python_and_encode_as_json() -> None:
         Classifier(np.array([1, 2])), "predict_proba", np.array([[0.25, 0.75]], np.float32)
     )
     assert type(outputs.predictions[0]) is int and type(outputs.probabilities[0]["2"]) is float
-    orjson.dumps({"p": outputs.predictions, "q": outputs.probabilities})
+    orjson.dumps({"p": outputs.predictions, "q": list(outputs.probabilities)})
 
 
 def test_odd_results_give_none_not_errors() -> None:
