@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the tests start for real.
 SYSTEM_PACKAGES := prometheus docker-compose
+# Debian packages the benchmarks use (wrk drives bench/overhead.py).
+BENCH_PACKAGES := wrk
 
 .PHONY: demo test lint bench install system-packages clean
 
@@ -19,7 +21,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet ".[test]"
 
 system-packages:
-	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in $(PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
@@ -29,14 +31,19 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install system-packages lint
+test: install lint
+	$(MAKE) system-packages PACKAGES="$(SYSTEM_PACKAGES)"
 	MODELTEL_REQUIRE_SYSTEM_TOOLS=1 $(BIN)/pytest
 
 demo: install
 	$(BIN)/python examples/demo.py
 
 bench: install
+	$(MAKE) system-packages PACKAGES="$(BENCH_PACKAGES)"
+	$(BIN)/pip install --quiet ".[bench]"
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/overhead.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist

@@ -9,7 +9,7 @@ Attributes load on first use (PEP 562): the start-up hook imports
 see the names through ``predictions``.
 """
 
-__all__ = ["PREDICTION_EVENT", "predictor", "record_prediction", "register_model"]
+__all__ = ["PREDICTION_EVENT", "predictor", "record_label", "record_prediction", "register_model"]
 
 
 def __getattr__(name: str) -> object:  # no typing import here: it costs ~15 ms at start-up

@@ -9,19 +9,27 @@ line stays queryable there with ``| json``.
 import functools
 import inspect
 import logging
-import math
-import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-import orjson
+from opentelemetry import trace
 
-from modeltel.agent import otel_logs, runtime
-from modeltel.semconv import ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_PREDICTION_ID, PREDICTION_EVENT
-
-_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+from modeltel.agent import otel_logs, sampling, settings
+from modeltel.agent.model_call import ModelIdentity
+from modeltel.agent.prediction_log import emit_label, emit_predictions, feature_filter
+from modeltel.agent.record_body import encode_body, feature_mapping
+from modeltel.agent.request_context import current_request
+from modeltel.agent.telemetry import pipeline as pipelines
+from modeltel.semconv import (
+    ATTR_MODEL_NAME,
+    ATTR_MODEL_VERSION,
+    ATTR_PREDICTION_ID,
+    ATTR_SAMPLE_RATE,
+    LABEL_EVENT,
+    PREDICTION_EVENT,
+)
 
 _log = logging.getLogger("modeltel.agent")
 _logger = otel_logs.get_logger()
@@ -29,66 +37,12 @@ _logger = otel_logs.get_logger()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_PREDICTION_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
 def new_prediction_id() -> str:
     """128 random bits as 32 lowercase hex digits, like a W3C trace id."""
-    return os.urandom(16).hex()
-
-
-def feature_mapping(features: Any) -> dict[str, Any]:
-    """Named features of one row.
-
-    A mapping or pydantic model names its own; so does a pandas Series (its index) or a
-    one-row DataFrame (its columns). Sequences and numpy rows are named ``f0..fN``.
-    """
-    if isinstance(features, Mapping):
-        return dict(features)
-    model_dump = getattr(features, "model_dump", None)
-    if callable(model_dump):
-        return model_dump()
-    ndim = getattr(features, "ndim", None)
-    if ndim is not None:  # numpy or pandas
-        shape = tuple(features.shape)
-        if ndim == 2 and shape[0] == 1:
-            iloc = getattr(features, "iloc", None)
-            features, ndim = (iloc[0] if iloc is not None else features[0]), 1
-        if ndim != 1:
-            raise TypeError(f"features must be one row, got shape {shape}: record one prediction per row")
-        if callable(getattr(features, "to_dict", None)):
-            return features.to_dict()
-        features = features.tolist()
-    if isinstance(features, Sequence) and not isinstance(features, (str, bytes)):
-        return {f"f{index}": value for index, value in enumerate(features)}
-    kind = type(features).__name__
-    raise TypeError(f"features must be a mapping, a pydantic model, a pandas row or a sequence, not {kind}")
-
-
-def _json_fallback(value: Any) -> Any:
-    """Unknown objects are kept as their text rather than lost."""
-    return str(value)
-
-
-def _finite_or_name(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else _NON_FINITE[value]
-    if isinstance(value, dict):
-        return {key: _finite_or_name(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_name(item) for item in value]
-    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy scalar or array
-        return _finite_or_name(value.tolist())
-    return value
-
-
-def encode_body(payload: dict[str, Any]) -> str:
-    """JSON text; NaN and infinities become the strings proto3 JSON uses ("NaN", "Infinity").
-
-    orjson writes non-finite floats as ``null``, which would make a NaN look like a missing
-    value; the slower rewrite runs only when ``null`` appears in the fast output.
-    """
-    encoded = orjson.dumps(payload, default=_json_fallback, option=_JSON_OPTIONS)
-    if b"null" in encoded:
-        encoded = orjson.dumps(_finite_or_name(payload), default=_json_fallback, option=_JSON_OPTIONS)
-    return encoded.decode()
+    return sampling.new_prediction_id(sampling.threshold(1.0))
 
 
 def record_prediction(
@@ -101,30 +55,122 @@ def record_prediction(
     prediction_id: str | None = None,
     timestamp_ns: int | None = None,
 ) -> str:
-    """Emit one ``modeltel.prediction`` log record and return its prediction id.
+    """Record one prediction (a ``modeltel.prediction`` log record) and return its id.
 
-    Never raises: a failure is logged and the id is still returned, so the host's request
-    path is never broken by monitoring.
+    Sampled by ``MODELTEL_SAMPLE_RATE`` on the id (see ``modeltel.agent.sampling``); the id
+    is returned either way. Never raises: a failure is logged and the id still returned, so
+    the host's request path is never broken by monitoring.
     """
-    prediction_id = prediction_id or new_prediction_id()
+    timestamp_ns = timestamp_ns if timestamp_ns is not None else time.time_ns()
     try:
-        runtime.ensure_providers()
-        payload: dict[str, Any] = {"features": feature_mapping(features), "prediction": prediction}
-        if probabilities is not None:
-            payload["probabilities"] = probabilities
-        attributes = {ATTR_MODEL_NAME: model, ATTR_PREDICTION_ID: prediction_id}
-        if version is not None:
-            attributes[ATTR_MODEL_VERSION] = version
-        otel_logs.emit_event(
-            _logger,
-            PREDICTION_EVENT,
-            encode_body(payload),
-            attributes,
-            timestamp_ns if timestamp_ns is not None else time.time_ns(),
+        mapping = feature_mapping(features)
+        pipeline = pipelines.current()
+        if pipeline is not None:
+            return _record_on_pipeline(pipeline, mapping, prediction, model, version, probabilities,
+                                       prediction_id, timestamp_ns)  # fmt: skip
+        return _record_through_logs_api(
+            mapping, prediction, model, version, probabilities, prediction_id, timestamp_ns
         )
     except Exception:
+        prediction_id = prediction_id or new_prediction_id()
         _log.exception("modeltel could not record prediction %s of model %r", prediction_id, model)
+        return prediction_id
+
+
+def _record_on_pipeline(
+    pipeline: Any,
+    features: dict[str, Any],
+    prediction: Any,
+    model: str,
+    version: str | None,
+    probabilities: Any,
+    prediction_id: str | None,
+    timestamp_ns: int,
+) -> str:
+    request = current_request.get()
+    ids = emit_predictions(
+        pipeline, ModelIdentity(model, version), list(features), [list(features.values())], [prediction],
+        None if probabilities is None else [probabilities], trace.get_current_span().get_span_context(),
+        request, timestamp_ns, ids=None if prediction_id is None else [prediction_id],
+    )  # fmt: skip
+    if request is not None:
+        request.prediction_ids.extend(ids)
+    return ids[0]
+
+
+def _record_through_logs_api(
+    features: dict[str, Any],
+    prediction: Any,
+    model: str,
+    version: str | None,
+    probabilities: Any,
+    prediction_id: str | None,
+    timestamp_ns: int,
+) -> str:
+    """Without ``MODELTEL_ENABLED`` the record goes to whatever SDK the host configured."""
+    rate = settings.current().sample_rate
+    prediction_id = prediction_id or sampling.new_prediction_id(sampling.threshold(rate))
+    if not sampling.is_sampled(prediction_id, rate):
+        return prediction_id
+    payload: dict[str, Any] = {"features": feature_filter().mapping(features), "prediction": prediction}
+    if probabilities is not None:
+        payload["probabilities"] = probabilities
+    attributes: dict[str, Any] = {
+        ATTR_MODEL_NAME: model,
+        ATTR_PREDICTION_ID: prediction_id,
+        ATTR_SAMPLE_RATE: float(rate),
+    }
+    if version is not None:
+        attributes[ATTR_MODEL_VERSION] = version
+    otel_logs.emit_event(_logger, PREDICTION_EVENT, encode_body(payload), attributes, timestamp_ns)
     return prediction_id
+
+
+def record_label(
+    prediction_id: str,
+    label: Any,
+    *,
+    model: str | None = None,
+    version: str | None = None,
+    timestamp_ns: int | None = None,
+) -> bool:
+    """Record the ground truth of a prediction (a ``modeltel.label`` log record).
+
+    Returns whether a record was queued: False for an id that is not 32 hex digits, and for
+    a prediction that sampling did not keep (its label could never be joined). Never raises.
+    """
+    try:
+        if not isinstance(prediction_id, str) or not _PREDICTION_ID.fullmatch(prediction_id):
+            _log.warning("modeltel: record_label needs a 32-hex-digit prediction id, got %r", prediction_id)
+            return False
+        prediction_id = prediction_id.lower()
+        rate = settings.current().sample_rate
+        if not sampling.is_sampled(prediction_id, rate):
+            return False
+        timestamp_ns = timestamp_ns if timestamp_ns is not None else time.time_ns()
+        body = encode_body({"label": label})
+        pipeline = pipelines.current()
+        if pipeline is not None:
+            identity = ModelIdentity(model, version) if model is not None else None
+            emit_label(
+                pipeline,
+                prediction_id,
+                body,
+                identity,
+                trace.get_current_span().get_span_context(),
+                timestamp_ns,
+            )
+            return True
+        attributes: dict[str, Any] = {ATTR_PREDICTION_ID: prediction_id, ATTR_SAMPLE_RATE: float(rate)}
+        if model is not None:
+            attributes[ATTR_MODEL_NAME] = model
+        if version is not None:
+            attributes[ATTR_MODEL_VERSION] = version
+        otel_logs.emit_event(_logger, LABEL_EVENT, body, attributes, timestamp_ns)
+        return True
+    except Exception:
+        _log.exception("modeltel could not record the label of prediction %r", prediction_id)
+        return False
 
 
 def predictor(*, model: str, version: str | None = None) -> Callable[[F], F]:

@@ -91,10 +91,26 @@ def build_resource() -> Resource:
     the providers are built, after any fork. ``OTEL_RESOURCE_ATTRIBUTES`` and
     ``OTEL_SERVICE_NAME`` still win over both.
     """
-    ours = {"telemetry.distro.name": "modeltel", "telemetry.distro.version": __version__}
+    pid = os.getpid()
+    ours: dict[str, object] = {
+        "telemetry.distro.name": "modeltel",
+        "telemetry.distro.version": __version__,
+        "process.pid": pid,
+    }
     if "service.instance.id" not in OTELResourceDetector().detect().attributes:
         ours["service.instance.id"] = uuid.uuid4().hex
     return Resource.create().merge(Resource(ours))
+
+
+_resources: dict[int, Resource] = {}
+
+
+def process_resource() -> Resource:
+    """``build_resource`` once per process: the SDK providers and the agent's pipeline share it."""
+    pid = os.getpid()
+    if pid not in _resources:
+        _resources[pid] = build_resource()
+    return _resources[pid]
 
 
 def _is_sdk_disabled(environ: Mapping[str, str]) -> bool:
@@ -106,7 +122,7 @@ def install_global_providers(environ: Mapping[str, str] = os.environ) -> None:
     if _is_sdk_disabled(environ):
         _log.info("OTEL_SDK_DISABLED=true: modeltel leaves OpenTelemetry unconfigured")
         return
-    resource = build_resource()
+    resource = process_resource()
 
     tracer_provider = TracerProvider(resource=resource)
     for name in exporter_names("traces", environ):

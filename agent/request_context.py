@@ -16,6 +16,9 @@ class RequestState:
 
     body_models: list[Any] = field(default_factory=list)
     prediction_ids: list[str] = field(default_factory=list)
+    # Whether the trace of this request, started here at the prediction sample rate, is
+    # kept; None when the decision came from upstream or used another rate.
+    trace_kept: bool | None = None
 
 
 current_request: ContextVar[RequestState | None] = ContextVar("modeltel_request", default=None)

@@ -6,7 +6,8 @@ Variants, each a fresh single-worker uvicorn process serving ``examples/iris_ser
 - ``otel-instrument``: ``opentelemetry-instrument`` (opentelemetry-distro) exporting OTLP
   traces, metrics and logs to a running modeltel collector;
 - ``modeltel-100%`` / ``modeltel-10%``: ``MODELTEL_ENABLED=1`` with traces, metrics and feature
-  logs to the same collector, ``MODELTEL_SAMPLE_RATE`` 1 and 0.1.
+  logs to the same collector, ``MODELTEL_SAMPLE_RATE`` 1 and 0.1;
+- ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint.
 
 The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
 serving core loses. Rounds alternate the variants so machine drift hits all alike; the table
@@ -122,7 +123,9 @@ def variant_command(name: str, port: int, collector: str) -> tuple[list[str], di
         }
         uvicorn = [str(BIN / "opentelemetry-instrument"), *uvicorn]
     elif name.startswith("modeltel"):
-        rate = "0.1" if name.endswith("10%") else "1"
+        rate = "0.1" if "10%" in name else "1"
+        if name.endswith("collector-down"):
+            otlp["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
         env |= otlp | {
             "MODELTEL_ENABLED": "1",
             "MODELTEL_SAMPLE_RATE": rate,
@@ -198,7 +201,7 @@ def main() -> None:
                     result = measure(name, endpoint, args, script, work)
                     results[name].append(result)
                     print(
-                        f"round {round_number + 1} {name:>16}: {result.requests_per_second:8.0f} req/s "
+                        f"round {round_number + 1} {name:>29}: {result.requests_per_second:8.0f} req/s "
                         f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
                         flush=True,
                     )
@@ -221,13 +224,13 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
     baseline = medians.get("uninstrumented")
     print(f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds, medians")
     print(
-        f"{'variant':>16} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
+        f"{'variant':>29} {'req/s':>8} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
     )
     for name, result in medians.items():
         ratio = result.requests_per_second / baseline.requests_per_second if baseline else float("nan")
         added = result.p99_ms - baseline.p99_ms if baseline else float("nan")
         print(
-            f"{name:>16} {result.requests_per_second:8.0f} {ratio:6.2f} {result.p50_ms:7.2f} "
+            f"{name:>29} {result.requests_per_second:8.0f} {ratio:6.2f} {result.p50_ms:7.2f} "
             f"{result.p99_ms:7.2f} {added:8.2f} {result.errors:6d}"
         )
 

@@ -96,6 +96,8 @@ def main() -> None:
                 "2",
             ],
             MODELTEL_ENABLED="1",
+            MODELTEL_MODEL_NAME="iris-classifier",
+            MODELTEL_MODEL_VERSION="1",
             OTEL_SERVICE_NAME="iris-example",
             OTEL_METRIC_EXPORT_INTERVAL="2000",
         )

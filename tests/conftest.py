@@ -1,6 +1,8 @@
 """Fixtures that start real processes on 127.0.0.1: the collector and the example server."""
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -131,8 +133,11 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
     }
 
 
-def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
-    ports = free_port(), free_port(), free_port()
+def launch_collector(
+    tmp_path: Path, verbosity: str = "basic", ports: tuple[int, int, int] | None = None
+) -> Collector:
+    """A collector on free ports, or on ``ports`` (gRPC, HTTP, metrics) when given."""
+    ports = ports or (free_port(), free_port(), free_port())
     config = collector_config(*ports, verbosity=verbosity)
     config_path = tmp_path / "collector.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -196,6 +201,13 @@ def launch_model_server(
     port = free_port()
     args = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(EXAMPLES), "--host", "127.0.0.1"]
     args += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    return launch_server(tmp_path, args, env, port, name)
+
+
+def launch_server(
+    tmp_path: Path, args: list[str], env: dict[str, str], port: int, name: str = "server"
+) -> ModelServer:
+    """Start a model server process and wait for its ``/healthz``."""
     process = start_process(args, tmp_path / f"{name}.log", env)
     server = ModelServer(process, port)
     try:
@@ -208,6 +220,37 @@ def launch_model_server(
         process.stop()
         raise AssertionError(f"model server did not start:\n{process.log()}") from None
     return server
+
+
+def debug_batches(log: str, signal: str) -> list[dict]:
+    """The OTLP/JSON batches a ``detailed`` debug exporter logged for ``signal``."""
+    return [json.loads(m.group(1)) for m in re.finditer(rf"{signal} batch: (\{{.*\}})$", log, re.MULTILINE)]
+
+
+def attribute_map(attributes: list[dict]) -> dict[str, object]:
+    """OTLP/JSON key-values as a plain mapping."""
+    return {item["key"]: next(iter(item["value"].values()), None) for item in attributes}
+
+
+def exported_log_records(log: str) -> list[tuple[dict, dict]]:
+    """(resource attributes, record) for every log record in a detailed collector's output."""
+    return [
+        (attribute_map(resource["resource"].get("attributes", [])), record)
+        for batch in debug_batches(log, "logs")
+        for resource in batch["resourceLogs"]
+        for scope in resource["scopeLogs"]
+        for record in scope["logRecords"]
+    ]
+
+
+def exported_spans(log: str) -> list[tuple[dict, dict]]:
+    return [
+        (attribute_map(resource["resource"].get("attributes", [])), span)
+        for batch in debug_batches(log, "traces")
+        for resource in batch["resourceSpans"]
+        for scope in resource["scopeSpans"]
+        for span in scope["spans"]
+    ]
 
 
 @dataclass

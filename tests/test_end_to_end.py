@@ -1,64 +1,78 @@
-"""One environment variable → agent → collector → Prometheus text, with real processes."""
+"""One environment variable → agent → collector → Prometheus text, with real processes.
+
+The example server has no monitoring code; everything below comes from ``MODELTEL_ENABLED=1``.
+"""
 
 import json
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Collector, agent_env, clean_env, launch_model_server, wait_until
+from tests.conftest import (
+    Collector,
+    agent_env,
+    attribute_map,
+    clean_env,
+    exported_log_records,
+    exported_spans,
+    launch_model_server,
+    wait_until,
+)
 
 ROWS = [
     {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
     {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3},
     {"sepal_length": 5.9, "sepal_width": 2.8, "petal_length": 4.3, "petal_width": 1.3},
 ]
+MODEL = {"MODELTEL_MODEL_NAME": "iris-classifier", "MODELTEL_MODEL_VERSION": "1"}
 
 
 def send_predictions(url: str, count: int) -> list[str]:
+    """Prediction ids from the ``x-modeltel-prediction-id`` response header."""
     ids = []
     with httpx.Client(base_url=url, timeout=10) as client:
         for index in range(count):
             response = client.post("/predict", json=ROWS[index % len(ROWS)])
             response.raise_for_status()
-            ids.append(response.json()["prediction_id"])
-    return ids
-
-
-def http_server_request_count(collector: Collector) -> float:
-    """Requests counted by the FastAPI RED histogram (stable HTTP semantic conventions)."""
-    return collector.value(
-        "http_server_request_duration_seconds_count", job="iris-test", http_route="/predict"
-    )
-
-
-def debug_batches(log: str, signal: str) -> list[dict]:
-    return [json.loads(m.group(1)) for m in re.finditer(rf"{signal} batch: (\{{.*\}})$", log, re.MULTILINE)]
+            ids.extend(response.headers.get("x-modeltel-prediction-id", "").split(","))
+    return [i for i in ids if i]
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_agent_enabled_by_env_var_reaches_collector(
     collector: Collector, tmp_path: Path, workers: int
 ) -> None:
-    server = launch_model_server(tmp_path, agent_env(collector), workers=workers)
+    server = launch_model_server(tmp_path, agent_env(collector, **MODEL), workers=workers)
     try:
         ids = send_predictions(server.url, 30)
-        assert len(set(ids)) == 30
-
+        assert len(set(ids)) == 30 and all(len(i) == 32 for i in ids)
+        model = {"ml_model_name": "iris-classifier", "ml_model_version": "1"}
         wait_until(
-            lambda: (
-                collector.value(
-                    "modeltel_prediction_records_total", ml_model_name="iris-classifier", ml_model_version="1"
-                )
-                >= 30
-            ),
+            lambda: collector.value("modeltel_prediction_records_total", **model) >= 30,
             what="30 prediction records counted per model",
         )
-        wait_until(lambda: http_server_request_count(collector) >= 30, what="RED metrics for 30 requests")
+        red = {"job": "iris-test", "http_route": "/predict"}
         wait_until(
-            lambda: collector.value("modeltel_receiver_accepted_total", signal="traces") >= 30, what="spans"
+            lambda: collector.value("http_server_request_duration_seconds_count", **red) >= 30,
+            what="RED metrics for 30 requests",
         )
+        wait_until(
+            lambda: collector.value("modeltel_model_inference_duration_seconds_count", **model) >= 30,
+            what="inference latency",
+        )
+        wait_until(
+            lambda: collector.value("modeltel_model_predictions_total", **model) >= 30,
+            what="predictions by class",
+        )
+        by_class = {
+            s.labels["ml_model_predicted_class"]: s.value
+            for s in collector.samples()
+            if s.name == "modeltel_model_predictions_total"
+        }
+        assert set(by_class) <= {"setosa", "versicolor", "virginica"} and sum(by_class.values()) == 30
+        assert collector.value("process_cpu_time_seconds_total", job="iris-test") > 0
+        assert collector.value("process_memory_usage_bytes", job="iris-test") > 10_000_000
         # Exactly once: nothing lost, nothing duplicated across workers.
         assert collector.value("modeltel_prediction_records_total", ml_model_name="iris-classifier") == 30
         assert collector.value("modeltel_prediction_records_invalid_total") == 0
@@ -89,13 +103,15 @@ def test_otlp_grpc_when_the_standard_variables_say_so(collector: Collector, tmp_
         server.process.stop()
 
 
-def test_prediction_logs_carry_the_request_trace(detailed_collector: Collector, tmp_path: Path) -> None:
-    server = launch_model_server(tmp_path, agent_env(detailed_collector))
+def test_prediction_logs_name_features_and_carry_the_request_trace(
+    detailed_collector: Collector, tmp_path: Path
+) -> None:
+    server = launch_model_server(tmp_path, agent_env(detailed_collector, **MODEL))
     try:
         ids = send_predictions(server.url, 5)
         wait_until(
             lambda: (
-                detailed_collector.value("modeltel_receiver_accepted_total", signal="traces") >= 5
+                detailed_collector.value("modeltel_receiver_accepted_total", signal="traces") >= 10
                 and detailed_collector.value("modeltel_prediction_records_total") >= 5
             ),
             what="spans and prediction logs",
@@ -104,51 +120,41 @@ def test_prediction_logs_carry_the_request_trace(detailed_collector: Collector, 
         server.process.stop()
 
     log = detailed_collector.process.log()
-    request_spans = {
-        span["traceId"]: span
-        for batch in debug_batches(log, "traces")
-        for resource in batch["resourceSpans"]
-        for scope in resource["scopeSpans"]
-        for span in scope["spans"]
-        if span["name"] == "POST /predict"
-    }
-    names = {
-        span["name"]
-        for batch in debug_batches(log, "traces")
-        for resource in batch["resourceSpans"]
-        for scope in resource["scopeSpans"]
-        for span in scope["spans"]
-    }
-    assert not any(name.endswith((" http receive", " http send")) for name in names), names
+    spans = [span for _, span in exported_spans(log)]
+    requests = {span["traceId"]: span for span in spans if span["name"] == "POST /predict"}
+    model_spans = [span for span in spans if span["name"] == "model.predict"]
+    assert len(requests) == 5 and len(model_spans) == 5
+    for span in model_spans:
+        parent = requests[span["traceId"]]
+        assert span["parentSpanId"] == parent["spanId"]
+        attributes = attribute_map(span["attributes"])
+        assert attributes["ml.model.name"] == "iris-classifier" and attributes["ml.model.batch_size"] == "1"
+    assert all(attribute_map(span["attributes"])["http.route"] == "/predict" for span in requests.values())
 
     records = [
-        record
-        for batch in debug_batches(log, "logs")
-        for resource in batch["resourceLogs"]
-        for scope in resource["scopeLogs"]
-        for record in scope["logRecords"]
-        if record.get("eventName") == "modeltel.prediction"
+        record for _, record in exported_log_records(log) if record.get("eventName") == "modeltel.prediction"
     ]
     assert len(records) == 5
+    assert {attribute_map(r["attributes"])["modeltel.prediction.id"] for r in records} == set(ids)
     for record in records:
-        attributes = {a["key"]: a["value"]["stringValue"] for a in record["attributes"]}
-        assert attributes["ml.model.name"] == "iris-classifier"
-        assert attributes["ml.model.version"] == "1"
-        assert attributes["modeltel.prediction.id"] in ids
+        attributes = attribute_map(record["attributes"])
+        assert attributes["ml.model.name"] == "iris-classifier" and attributes["ml.model.version"] == "1"
+        assert attributes["modeltel.sample_rate"] == 1.0
         body = json.loads(record["body"]["stringValue"])
-        assert set(body["features"]) == set(ROWS[0])
+        # Named after the request's pydantic model, although the handler passed an unnamed row.
+        assert list(body["features"]) == list(ROWS[0])
         assert body["prediction"] in body["probabilities"]
-        # The span the prediction was recorded in is the request's (ids in OTLP/JSON hex).
-        assert record["traceId"] in request_spans, "prediction log not correlated with its request span"
-        assert len(record["traceId"]) == 32 and len(record["spanId"]) == 16
+        assert record["traceId"] in requests, "prediction log not correlated with its request span"
+        assert record["spanId"] in {span["spanId"] for span in model_spans}
 
 
 def test_agent_off_without_env_var(collector: Collector, tmp_path: Path) -> None:
     env = clean_env(OTEL_EXPORTER_OTLP_ENDPOINT=collector.otlp_http, OTEL_METRIC_EXPORT_INTERVAL="500")
     server = launch_model_server(tmp_path, env)
     try:
-        send_predictions(server.url, 10)
+        ids = send_predictions(server.url, 10)
     finally:
         server.process.stop()
     # The server flushed and exited: anything it would have sent has been sent.
+    assert ids == []
     assert collector.value("modeltel_receiver_accepted_total") == 0

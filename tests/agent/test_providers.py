@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
@@ -8,6 +10,7 @@ from modeltel.agent.providers import (
     exporter_names,
     otlp_default_endpoint,
     otlp_protocol,
+    process_resource,
 )
 
 
@@ -47,6 +50,7 @@ def test_resource_has_a_per_process_instance_id_unless_set(monkeypatch: pytest.M
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
     first, second = build_resource(), build_resource()
     assert first.attributes["service.instance.id"] != second.attributes["service.instance.id"]
+    assert first.attributes["process.pid"] == os.getpid()
     assert first.attributes["telemetry.distro.name"] == "modeltel"
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=pod-7")
     assert build_resource().attributes["service.instance.id"] == "pod-7"
@@ -56,3 +60,16 @@ def test_service_name_variable_keeps_precedence(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-name")
     assert build_resource().attributes["service.name"] == "from-name"
+
+
+def test_one_resource_per_process_and_a_new_one_after_fork() -> None:
+    first = process_resource().attributes["service.instance.id"]
+    assert process_resource().attributes["service.instance.id"] == first
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its own id and leaves without running pytest's exit handlers
+        os.write(write, str(process_resource().attributes["service.instance.id"]).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    os.close(write)
+    assert os.read(read, 64).decode() not in ("", first)

@@ -1,0 +1,110 @@
+"""Rows of a model call, or one explicit prediction or label, as records on the pipeline."""
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.trace import SpanContext
+
+from modeltel.agent import sampling, settings
+from modeltel.agent.model_call import ModelIdentity
+from modeltel.agent.privacy import FeatureFilter
+from modeltel.agent.record_body import encode_body
+from modeltel.agent.request_context import RequestState
+from modeltel.agent.telemetry.encoding import LogEvent, key_values
+from modeltel.agent.telemetry.pipeline import Pipeline
+from modeltel.semconv import (
+    ATTR_MODEL_NAME,
+    ATTR_MODEL_VERSION,
+    ATTR_PREDICTION_ID,
+    ATTR_SAMPLE_RATE,
+    LABEL_EVENT,
+    PREDICTION_EVENT,
+)
+
+_filter: FeatureFilter | None = None
+
+
+def feature_filter() -> FeatureFilter:
+    global _filter
+    if _filter is None:
+        _filter = FeatureFilter(settings.current().features)
+    return _filter
+
+
+@lru_cache(maxsize=1024)
+def model_attributes(name: str, version: str | None, rate: float) -> list[KeyValue]:
+    attributes: dict[str, Any] = {ATTR_MODEL_NAME: name}
+    if version is not None:
+        attributes[ATTR_MODEL_VERSION] = version
+    attributes[ATTR_SAMPLE_RATE] = float(rate)
+    return key_values(attributes)
+
+
+def _ids(context: SpanContext | None) -> tuple[int, int]:
+    if context is not None and context.is_valid and context.trace_flags.sampled:
+        return context.trace_id, context.span_id
+    return 0, 0
+
+
+def emit_predictions(
+    pipeline: Pipeline,
+    identity: ModelIdentity,
+    names: Sequence[str],
+    rows: list[list[Any]],
+    predictions: Sequence[Any],
+    probabilities: Sequence[Any] | None,
+    context: SpanContext | None,
+    request: RequestState | None,
+    time_ns: int,
+    ids: list[str] | None = None,
+) -> list[str]:
+    """Draw an id per row (unless given), sample, and queue one record per kept row;
+    returns every id, kept or not."""
+    rate = settings.current().sample_rate
+    bound = sampling.threshold(rate)
+    keep = request.trace_kept if request is not None else None
+    if ids is None:
+        ids = [sampling.new_prediction_id(bound, keep) for _ in rows]
+    if not pipeline.logs_enabled or bound == 0:
+        return ids
+    if bound >= 1 << 64:
+        kept = range(len(ids))
+    else:
+        kept = [index for index, prediction_id in enumerate(ids) if int(prediction_id[:16], 16) < bound]
+        if not kept:
+            return ids
+    features = feature_filter().rows(names, [rows[index] for index in kept])
+    attributes = model_attributes(identity.name, identity.version, rate)
+    trace_id, span_id = _ids(context)
+    put = pipeline.put_log
+    for row_features, index in zip(features, kept, strict=True):
+        payload: dict[str, Any] = {"features": row_features, "prediction": predictions[index]}
+        if probabilities is not None:
+            payload["probabilities"] = probabilities[index]
+        put(LogEvent(time_ns, PREDICTION_EVENT, encode_body(payload), attributes,
+                     (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id))  # fmt: skip
+    return ids
+
+
+def emit_label(
+    pipeline: Pipeline,
+    prediction_id: str,
+    body: str,
+    identity: ModelIdentity | None,
+    context: SpanContext | None,
+    time_ns: int,
+) -> None:
+    rate = settings.current().sample_rate
+    attributes = (
+        model_attributes(identity.name, identity.version, rate)
+        if identity
+        else key_values({ATTR_SAMPLE_RATE: float(rate)})
+    )
+    trace_id, span_id = _ids(context)
+    pipeline.put_log(
+        LogEvent(
+            time_ns, LABEL_EVENT, body, attributes, (ATTR_PREDICTION_ID, prediction_id), trace_id, span_id
+        )
+    )

@@ -1,0 +1,36 @@
+"""Head sampling of predictions, decided by the prediction id alone.
+
+A prediction is kept when the first 64 bits of its id, read as an unsigned integer, are below
+``rate * 2**64``. Anyone holding the id and the rate can recompute the decision, so a label
+recorded days later is sent exactly when its prediction was. Inside a request whose trace
+the agent started at the same rate, ids are drawn so that this decision equals the trace's:
+kept predictions always have their trace, and each is still kept with probability ``rate``.
+"""
+
+import random
+
+_FULL = 1 << 64
+
+
+def threshold(rate: float) -> int:
+    return round(min(max(rate, 0.0), 1.0) * _FULL)
+
+
+def is_sampled(prediction_id: str, rate: float) -> bool:
+    bound = threshold(rate)
+    if bound >= _FULL:
+        return True
+    try:
+        return int(prediction_id[:16], 16) < bound
+    except ValueError:
+        return False
+
+
+def new_prediction_id(bound: int, keep: bool | None = None) -> str:
+    """128 random bits as 32 hex digits; with ``keep`` given, drawn to sample that way."""
+    high, low = random.getrandbits(64), random.getrandbits(64)
+    if keep is True and bound < _FULL and bound > 0:
+        high %= bound
+    elif keep is False and bound < _FULL:
+        high = bound + high % (_FULL - bound)
+    return f"{high:016x}{low:016x}"
