@@ -2,6 +2,8 @@
 
 import inspect
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +28,7 @@ from modeltel.agent.frameworks.patching import MARK
 from modeltel.agent.model_registry import identity
 from modeltel.agent.request_context import RequestState, current_request
 from tests.agent.frameworks.conftest import run_enabled
+from tests.conftest import clean_env
 
 sklearn_hook.install(sklearn.base)
 
@@ -69,19 +72,17 @@ def test_at_import_a_plain_server_script_is_captured_with_names() -> None:
     assert seen[1]["feature_names"] == ["f0", "f1"] and seen[1]["predictions"] == [2, 2]
 
 
-def test_disabled_interpreter_leaves_sklearn_alone() -> None:
-    import subprocess
-    import sys
-
-    from tests.conftest import clean_env
-
+@pytest.mark.parametrize(
+    "env", [{}, {"MODELTEL_ENABLED": "1", "MODELTEL_CAPTURE_MODELS": "0"}], ids=["disabled", "capture-off"]
+)
+def test_disabled_agent_or_capture_leaves_sklearn_alone(env: dict[str, str]) -> None:
     script = (
         "from sklearn.linear_model import LogisticRegression as L; print(hasattr(L.predict, '__wrapped__'))"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script], env=clean_env(), capture_output=True, text=True
+        [sys.executable, "-c", script], env=clean_env(**env), capture_output=True, text=True, timeout=120
     )
-    assert completed.stdout.strip() == "False"
+    assert completed.stdout.strip() == "False", completed.stderr
 
 
 def test_dataframe_columns_name_the_features(calls, classifier) -> None:
