@@ -18,6 +18,7 @@ format carries, are built only for the rows the capture core reads (``ClassProba
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
@@ -121,13 +122,29 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
     return Outputs(predictions, ClassProbabilities(matrix, labels))
 
 
+def _is_outlier_detector(model: Any) -> bool:
+    if getattr(model, "_estimator_type", None) == "outlier_detector":
+        return True
+    base = sys.modules.get("sklearn.base")  # scikit-learn >= 1.6 says so in its tags
+    if base is None or not hasattr(model, "__sklearn_tags__"):
+        return False
+    try:
+        return bool(base.is_outlier_detector(model))
+    except Exception:
+        return False
+
+
 def from_decision(model: Any, result: Any) -> Outputs | None:
     scores = _as_array(result)
     if scores is None or scores.ndim not in (1, 2):
         return None
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
-    if scores.ndim == 1:  # binary: > 0 means the second class
+    if scores.ndim == 1 and _is_outlier_detector(model):
+        implied = np.where(scores > 0, 1, -1)  # scikit-learn's inlier 1 / outlier -1, as predict says
+    elif scores.ndim == 1 and getattr(model, "classes_", None) is None:
+        return Outputs(scores.tolist(), scores=scores.tolist())  # no classes to name: the score
+    elif scores.ndim == 1:  # binary: > 0 means the second class
         classes = _classes(model, 2)
         implied = classes[(scores > 0).astype(np.intp)]
     else:

@@ -43,6 +43,10 @@ def test_multi_output_probabilities_give_a_label_per_output() -> None:
 def test_decision_function_binary_and_multiclass() -> None:
     binary = describe_outputs(Classifier(["ham", "spam"]), "decision_function", np.array([-1.5, 0.5]))
     assert binary.predictions == ["ham", "spam"] and binary.scores == [-1.5, 0.5]
+    detector = type("Detector", (), {"_estimator_type": "outlier_detector"})()
+    outliers = describe_outputs(detector, "decision_function", np.array([-0.2, 0.3]))
+    assert outliers.predictions == [-1, 1] and outliers.scores == [-0.2, 0.3]
+    assert describe_outputs(object(), "decision_function", np.array([0.5])).predictions == [0.5]
     multi = describe_outputs(Classifier([3, 5, 7]), "decision_function", np.array([[0.1, 2.0, -1.0]]))
     assert multi.predictions == [5] and multi.scores == [[0.1, 2.0, -1.0]]
 

@@ -16,7 +16,7 @@ from joblib import parallel_backend
 from pydantic import BaseModel
 from scipy import sparse
 from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import IsolationForest, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -146,6 +146,14 @@ def test_decision_function_multiclass_and_binary(calls, classifier) -> None:
     assert multi.scores == scores.tolist() and len(multi.scores[0]) == 3
     assert two.predictions == ["setosa", "versicolor"]
     assert two.scores == binary_scores.tolist() and isinstance(two.scores[0], float)
+
+
+def test_outlier_detector_scores_imply_its_own_labels(calls) -> None:
+    detector = IsolationForest(n_estimators=5, random_state=0).fit(X)
+    far = np.array([X[0], X[0] + 50])
+    detector.decision_function(far)
+    [(_, call)] = calls
+    assert call.predictions == detector.predict(far).tolist() == [1, -1]
 
 
 def test_predict_calling_decision_function_records_once(calls, classifier) -> None:
