@@ -52,6 +52,31 @@ def per_row(result: Any) -> list[Any] | None:
     return array.tolist()
 
 
+class StringKeyedRows(Sequence):
+    """Rows of ``{class: probability}`` (ONNX ZipMap output) seen with ``str`` class keys and
+    float values, converted when a row is read, like ``ClassProbabilities``."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[dict[Any, Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        if isinstance(index, slice):
+            return [{str(k): float(p) for k, p in row.items()} for row in self.rows[index]]
+        return {str(k): float(p) for k, p in self.rows[index].items()}
+
+    def __iter__(self) -> Iterator[dict[str, float]]:
+        return iter(self[:])
+
+
 def _classes(model: Any, count: int) -> np.ndarray:
     classes = getattr(model, "classes_", None)
     if classes is not None:

@@ -20,7 +20,7 @@ import numpy as np
 from modeltel.agent.frameworks.describe import model_call
 from modeltel.agent.frameworks.patching import wrap_method
 from modeltel.agent.model_call import ModelCall
-from modeltel.agent.model_outputs import ClassProbabilities, Outputs, per_row
+from modeltel.agent.model_outputs import ClassProbabilities, Outputs, StringKeyedRows, per_row
 
 _log = logging.getLogger("modeltel.agent")
 # skl2onnx's classifier outputs: with its ZipMap (the default), and with zipmap=False.
@@ -70,7 +70,7 @@ def describe_outputs(names: list[str], results: list[Any]) -> Outputs | None:
     if probability_name is not None and label_name is not None:
         value = by_name[probability_name]
         if isinstance(value, list) and (not value or isinstance(value[0], dict)):  # ZipMap
-            probabilities = [{str(k): float(p) for k, p in row.items()} for row in value]
+            probabilities = StringKeyedRows(value)
         else:
             matrix = np.asarray(value)
             if matrix.ndim == 2:

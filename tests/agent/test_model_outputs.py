@@ -4,7 +4,7 @@ import numpy as np
 import orjson
 from scipy import sparse
 
-from modeltel.agent.model_outputs import describe_outputs, from_raw_scores, per_row
+from modeltel.agent.model_outputs import StringKeyedRows, describe_outputs, from_raw_scores, per_row
 
 
 class Classifier:
@@ -49,6 +49,12 @@ def test_decision_function_binary_and_multiclass() -> None:
     assert describe_outputs(object(), "decision_function", np.array([0.5])).predictions == [0.5]
     multi = describe_outputs(Classifier([3, 5, 7]), "decision_function", np.array([[0.1, 2.0, -1.0]]))
     assert multi.predictions == [5] and multi.scores == [[0.1, 2.0, -1.0]]
+
+
+def test_zipmap_rows_are_read_with_string_keys() -> None:
+    rows = StringKeyedRows([{0: np.float32(0.25), 1: np.float32(0.75)}, {0: 1.0, 1: 0.0}])
+    assert rows[0] == {"0": 0.25, "1": 0.75} and type(rows[0]["1"]) is float
+    assert list(rows) == rows[:] and len(rows) == 2
 
 
 def test_raw_scores_are_predictions_and_scores() -> None:
