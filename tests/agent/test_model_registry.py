@@ -84,3 +84,20 @@ def test_register_model_is_exported_lazily() -> None:
         [sys.executable, "-c", script], env=clean_env(), capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "modeltel.agent.model_registry", "True"]
+
+
+def test_onnx_sessions_are_named_by_graph_then_file(environment) -> None:
+    class Meta:
+        graph_name, version = "fraud_graph", 4
+
+    class InferenceSession:  # what identity reads of onnxruntime's class
+        def __init__(self, meta: object, path: str) -> None:
+            self._meta, self._model_path = meta, path
+
+        def get_modelmeta(self) -> object:
+            if self._meta is None:
+                raise RuntimeError("no metadata")
+            return self._meta
+
+    assert identity(InferenceSession(Meta(), "/models/x.onnx")) == ModelIdentity("fraud_graph", "4")
+    assert identity(InferenceSession(None, "/models/fraud-v2.onnx")) == ModelIdentity("fraud-v2")
