@@ -11,6 +11,8 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
+from modeltel.drift.columns import NONFINITE_STRINGS
+
 Logical = Literal["integer", "float", "bool", "string", "other"]
 
 
@@ -79,12 +81,24 @@ def _pandas_column(name: str, series: Any) -> TableColumn:
     return TableColumn(name, values, _object_logical(values), str(series.dtype))
 
 
+def _numberish(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, int | float | np.integer | np.floating) or value in NONFINITE_STRINGS
+
+
 def _object_logical(values: np.ndarray) -> Logical:
+    """Type of an object column from its first 1000 present values: numbers (with the wire's
+    non-finite strings) are numeric and stay objects, so their statuses are counted later."""
     present = [v for v in values[:1000].tolist() if v is not None and v == v]
-    if present and all(isinstance(v, str) for v in present):
+    if not present:
+        return "other"
+    if all(isinstance(v, str) for v in present) and not all(v in NONFINITE_STRINGS for v in present):
         return "string"
-    if present and all(isinstance(v, bool) for v in present):
+    if all(isinstance(v, bool | np.bool_) for v in present):
         return "bool"
+    if all(_numberish(v) for v in present):
+        return "float"
     return "other"
 
 

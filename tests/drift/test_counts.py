@@ -102,3 +102,21 @@ def test_column_length_mismatch_is_an_error(profile: Profile) -> None:
     window = WindowCounts(profile)
     with pytest.raises(ValueError, match="3 values for 2 rows"):
         window.add({"x": [1.0, 2.0], "k": [1, 2, 3]})
+
+
+def test_profile_from_raw_json_columns() -> None:
+    """The processor's bootstrap path: a reference built from the first N records' raw values."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=300).tolist()
+    x[:3] = [None, "NaN", "Infinity"]
+    city = rng.choice(["a", "b"], 300).tolist()
+    city[0] = None
+    profile = build_profile({"x": x, "city": city, "flag": [True, False] * 150}, model="m", version="2")
+    kinds = {f.name: f.kind for f in profile.features}
+    assert kinds == {"x": "numeric", "city": "categorical", "flag": "categorical"}
+    x_profile = profile.feature("x")
+    assert (x_profile.missing, x_profile.nonfinite, sum(x_profile.numeric.counts)) == (1, 2, 297)
+    window = WindowCounts(profile)
+    window.add({"x": x, "city": city, "flag": [True, False] * 150})
+    report = evaluate(window)
+    assert not report.drifted and report.quality_issues == 0
