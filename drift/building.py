@@ -31,6 +31,8 @@ from modeltel.drift.tables import TableColumn, columns
 
 MAX_CATEGORIES = 100
 """Categories with their own bin; the rest share the "other" bin."""
+MIN_CATEGORY_COUNT = 5
+"""Count (in the choosing half) a category needs for its own bin."""
 MAX_KNOWN = 10_000
 """Reference categories remembered (so unseen ones count as new); beyond, new-category ratio is off."""
 PCA_VARIANCE = 0.8
@@ -88,33 +90,36 @@ def _numeric_feature(
     return FeatureProfile(kind=kind, numeric=numeric, **base)
 
 
-def _category_tally(values: np.ndarray) -> tuple[Counter, int, int]:
-    """Count per category, missing values and type errors (unhashable or non-scalar values)."""
-    tally: Counter = Counter()
-    missing = errors = 0
+def _category_keys(values: np.ndarray) -> tuple[list[str | None], int]:
+    """Category key of every row (None when missing) and the number of type errors
+    (unhashable or non-scalar values, which get no key either)."""
+    keys: list[str | None] = []
+    errors = 0
     for value in values.tolist():
         try:
-            key = col.category_key(value)
+            keys.append(col.category_key(value))
         except TypeError:
+            keys.append(None)
             errors += 1
-            continue
-        if key is None:
-            missing += 1
-        else:
-            tally[key] += 1
-    return tally, missing, errors
+    return keys, errors
 
 
 def _categorical_feature(
-    column: TableColumn, role: Role, max_categories: int, like: FeatureProfile | None
+    column: TableColumn, role: Role, max_categories: int, like: FeatureProfile | None, seed: int
 ) -> FeatureProfile:
-    tally, missing, errors = _category_tally(column.values)
+    """Categories with their own bin are chosen on one random half of the reference and
+    counted on the other: choosing and counting on the same rows would favour categories
+    that came out high by chance (and starve "other"), which alarms on unseen categories
+    that are merely rare. Unbiased counts cost half the reference n, little power."""
+    keys, errors = _category_keys(column.values)
+    tally = Counter(keys)
+    missing = tally.pop(None, 0) - errors
     valid = sum(tally.values())
     base = {
         "name": column.name,
         "role": role,
         "dtype": column.dtype,
-        "rows": float(len(column.values)),
+        "rows": float(len(keys)),
         "missing": float(missing),
         "type_errors": float(errors),
     }
@@ -122,11 +127,16 @@ def _categorical_feature(
         return FeatureProfile(kind="identifier", **base)
     if like is not None and like.categorical is not None:
         top = list(like.categorical.categories)
+        counted = tally
     else:
-        top = [name for name, _ in tally.most_common(max_categories)]
-    counts = [float(tally.get(name, 0)) for name in top]
-    counts.append(float(valid - sum(counts)))
-    rest = [name for name in tally if name not in set(top)]
+        half = np.random.default_rng(seed).random(len(keys)) < 0.5
+        chooser = Counter(k for k, h in zip(keys, half.tolist(), strict=True) if h and k is not None)
+        counted = Counter(k for k, h in zip(keys, half.tolist(), strict=True) if not h and k is not None)
+        top = [name for name, count in chooser.most_common(max_categories) if count >= MIN_CATEGORY_COUNT]
+    counts = [float(counted.get(name, 0)) for name in top]
+    counts.append(float(sum(counted.values()) - sum(counts)))
+    chosen = set(top)
+    rest = [name for name in tally if name not in chosen]
     categorical = CategoricalBins(
         categories=top,
         counts=counts,
@@ -221,7 +231,7 @@ def build_profile(
             else name in forced or column.logical in ("string", "bool", "other")
         )
         if as_categorical:
-            features.append(_categorical_feature(column, role, max_categories, previous))
+            features.append(_categorical_feature(column, role, max_categories, previous, seed))
         else:
             features.append(_numeric_feature(column, role, n_bins, previous))
     rows = max((len(c.values) for c in table.values()), default=0)

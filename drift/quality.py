@@ -83,10 +83,11 @@ def assess(
         quality.new_category_ratio = counts.new / counts.valid if counts.valid else 0.0
         quality.new_categories = sorted(counts.new_names)[:20]
         s = float(profile.categorical.singletons)
-        expected = (s + 1.0) / (ref_valid + 2.0)
+        seen = max(profile.rows - profile.missing - profile.type_errors, 0.0)  # all reference rows
+        expected = (s + 1.0) / (seen + 2.0)
         if n_valid >= 1 and quality.new_category_ratio - expected >= settings.min_new_category:
             k = round(counts.new * scale)
-            p = stats.betabinom.sf(k - 1, round(n_valid), s + 1.0, max(ref_valid - s, 0.0) + 1.0)
+            p = stats.betabinom.sf(k - 1, round(n_valid), s + 1.0, max(seen - s, 0.0) + 1.0)
             if p < level:
                 quality.issues.append("new_category")
     quality.constant = _constant(profile, counts, ref_counts, n_valid, level)
