@@ -90,18 +90,41 @@ def _numeric_feature(
     return FeatureProfile(kind=kind, numeric=numeric, **base)
 
 
-def _category_keys(values: np.ndarray) -> tuple[list[str | None], int]:
-    """Category key of every row (None when missing) and the number of type errors
-    (unhashable or non-scalar values, which get no key either)."""
-    keys: list[str | None] = []
-    errors = 0
-    for value in values.tolist():
+def _category_tally(values: np.ndarray) -> tuple[Counter, int, int]:
+    """Count per category, missing values and type errors (lists, dicts). Counts raw values
+    at C speed first and canonicalises each distinct value once (so 5 and 5.0 are one)."""
+    try:
+        raw = Counter(values.tolist())
+    except TypeError:  # unhashable values: count their string form, as type errors below
+        raw = Counter(v if _hashable(v) else _Unhashable(repr(v)) for v in values.tolist())
+    tally: Counter = Counter()
+    missing = errors = 0
+    for value, count in raw.items():
+        if isinstance(value, _Unhashable):
+            errors += count
+            continue
         try:
-            keys.append(col.category_key(value))
+            key = col.category_key(value)
         except TypeError:
-            keys.append(None)
-            errors += 1
-    return keys, errors
+            errors += count
+            continue
+        if key is None:
+            missing += count
+        else:
+            tally[key] += count
+    return tally, missing, errors
+
+
+class _Unhashable(str):
+    """Stands for a list/dict value in a tally; category_key rejects it as a type error."""
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _categorical_feature(
@@ -111,15 +134,13 @@ def _categorical_feature(
     counted on the other: choosing and counting on the same rows would favour categories
     that came out high by chance (and starve "other"), which alarms on unseen categories
     that are merely rare. Unbiased counts cost half the reference n, little power."""
-    keys, errors = _category_keys(column.values)
-    tally = Counter(keys)
-    missing = tally.pop(None, 0) - errors
+    tally, missing, errors = _category_tally(column.values)
     valid = sum(tally.values())
     base = {
         "name": column.name,
         "role": role,
         "dtype": column.dtype,
-        "rows": float(len(keys)),
+        "rows": float(len(column.values)),
         "missing": float(missing),
         "type_errors": float(errors),
     }
@@ -129,9 +150,9 @@ def _categorical_feature(
         top = list(like.categorical.categories)
         counted = tally
     else:
-        half = np.random.default_rng(seed).random(len(keys)) < 0.5
-        chooser = Counter(k for k, h in zip(keys, half.tolist(), strict=True) if h and k is not None)
-        counted = Counter(k for k, h in zip(keys, half.tolist(), strict=True) if not h and k is not None)
+        half = np.random.default_rng(seed).random(len(column.values)) < 0.5
+        chooser = _category_tally(column.values[half])[0]
+        counted = _category_tally(column.values[~half])[0]
         top = [name for name, count in chooser.most_common(max_categories) if count >= MIN_CATEGORY_COUNT]
     counts = [float(counted.get(name, 0)) for name in top]
     counts.append(float(sum(counted.values()) - sum(counts)))

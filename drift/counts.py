@@ -288,5 +288,6 @@ class WindowCounts:
 
 def projection_error(z: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Squared distance of each standardised row from the principal subspace, per dimension."""
-    residual = z - (z @ components.T) @ components
-    return np.einsum("ij,ij->i", residual, residual) / max(z.shape[1], 1)
+    kept = z @ components.T  # rows of components are orthonormal: |z|^2 - |projection|^2
+    error = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", kept, kept)
+    return np.maximum(error, 0.0) / max(z.shape[1], 1)
