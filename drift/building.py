@@ -171,7 +171,7 @@ def _categorical_feature(
 def _multivariate(
     features: list[FeatureProfile], table: dict[str, TableColumn], seed: int
 ) -> MultivariateProfile | None:
-    """PCA on one random half of the reference rows, error bins from the other half."""
+    """PCA on one random half of the complete reference rows, error bins from the other half."""
     names = [f.name for f in features if f.role == "feature" and f.kind in ("numeric", "discrete")]
     if len(names) < 2:
         return None
@@ -179,7 +179,8 @@ def _multivariate(
     center = np.array([specs[n].mean for n in names])
     scale = np.array([specs[n].std or 1.0 for n in names])
     z = np.column_stack([col.numeric(table[n].values, parse_strings=True)[0] for n in names])
-    z = np.nan_to_num((z - center) / scale, nan=0.0)
+    z = (z - center) / scale
+    z = z[np.isfinite(z).all(axis=1)]  # complete rows only, as windows do
     if z.shape[0] < 20:
         return None
     rng = np.random.default_rng(seed)

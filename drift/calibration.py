@@ -17,7 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,6 @@ class Cusum:
         self.statistic = 0.0
 
     def update(self, p_value: float) -> bool:
-        z = float(stats.norm.isf(min(max(p_value, 1e-300), 1.0)))
+        z = -float(special.ndtri(min(max(p_value, 1e-300), 1.0)))
         self.statistic = max(0.0, self.statistic + min(z, 10.0) - self.k)
         return self.statistic > self.h

@@ -176,6 +176,8 @@ def render_html(report: ModelReport) -> str:
         )
     sections = []
     for r in report.features:
+        if not r.bins:  # identifiers: schema only, nothing to draw
+            continue
         verdict = "DRIFT" if r.drifted else "no drift"
         sections.append(
             f'<section id="feature-{html.escape(r.name)}"><h3>{html.escape(r.name)} '

@@ -94,6 +94,7 @@ class _FeatureBinner:
         self.feature = feature
         self.n_bins = feature.n_bins
         self.numeric = feature.numeric is not None
+        self.identifier = feature.numeric is None and feature.categorical is None
         if feature.numeric is not None:
             self.edges = np.asarray(feature.numeric.edges, dtype=np.float64)
             self.lo, self.hi = feature.numeric.min, feature.numeric.max
@@ -113,6 +114,10 @@ class _FeatureBinner:
         """Add a column; returns the float values (NaN where invalid) of numeric features."""
         n = len(values)
         counts.rows += n if weights is None else float(weights.sum())
+        if self.identifier:  # schema only: presence and missing values, no bins
+            missing = col.category_codes(values, {None: col.MISSING_CODE})[0] == col.MISSING_CODE
+            counts.missing += _wsum(missing, weights)
+            return None
         if self.numeric:
             x, status = col.numeric(values, parse_strings)
             quality = np.bincount(status, weights=weights, minlength=4)
@@ -221,23 +226,29 @@ class WindowCounts:
     def _add_multivariate(
         self, numeric_values: dict[str, np.ndarray], n_rows: int, weights: np.ndarray | None
     ) -> None:
-        """Reconstruction error of each row under the reference PCA; invalid values impute the
-        reference centre (as they did when the reference errors were binned)."""
+        """Reconstruction error of each complete row under the reference PCA. Rows with a
+        missing or invalid value are left out (as in the reference): missingness is a quality
+        metric, and imputing it would leak a missing-rate change into multivariate drift."""
         mv = self.profile.multivariate
-        z = np.zeros((n_rows, len(mv.features)))
+        z = np.empty((n_rows, len(mv.features)))
         for j, name in enumerate(mv.features):
             x = numeric_values.get(name)
-            if x is not None:
-                z[:, j] = (x - self._mv_center[j]) / self._mv_scale[j]
-        np.nan_to_num(z, copy=False, nan=0.0)
+            z[:, j] = np.nan if x is None else (x - self._mv_center[j]) / self._mv_scale[j]
+        complete = np.isfinite(z).all(axis=1)
+        if not complete.all():
+            z = z[complete]
+            weights = None if weights is None else weights[complete]
+        if z.shape[0] == 0:
+            return
         error = projection_error(z, self._mv_components)
         counts = self.multivariate
-        counts.rows += n_rows if weights is None else float(weights.sum())
+        total = z.shape[0] if weights is None else float(weights.sum())
+        counts.rows += total
         counts.bins += np.bincount(
             np.searchsorted(self._mv_edges, error, side="right"), weights=weights, minlength=counts.bins.size
         )
-        counts.valid += n_rows if weights is None else float(weights.sum())
-        counts.valid_sq += n_rows if weights is None else float(np.dot(weights, weights))
+        counts.valid += total
+        counts.valid_sq += z.shape[0] if weights is None else float(np.dot(weights, weights))
         self.error_sum += float(error.sum() if weights is None else np.dot(error, weights))
         counts.min = min(counts.min, float(error.min()))
         counts.max = max(counts.max, float(error.max()))

@@ -16,7 +16,6 @@ reference itself predicts, so quality issues keep a false-alarm rate too.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 from modeltel.drift.calibration import DriftSettings
 from modeltel.drift.counts import FeatureCounts
@@ -24,9 +23,17 @@ from modeltel.drift.profile import FeatureProfile
 from modeltel.drift.report import Quality
 
 
+def _betabinom_sf(k: int, n: int, a: float, b: float) -> float:
+    from scipy import stats  # slow to import; only needed when a ratio passed its minimum
+
+    return float(stats.betabinom.sf(k, n, a, b))
+
+
 def _rate_changed(ref_k: float, ref_n: float, cur_k: float, cur_n: float, level: float) -> bool:
     if ref_n <= 0 or cur_n <= 0:
         return False
+    from scipy import stats  # slow to import; only needed when a rate moved past its minimum
+
     table = [[round(ref_k), round(ref_n - ref_k)], [round(cur_k), round(cur_n - cur_k)]]
     return float(stats.fisher_exact(table).pvalue) < level
 
@@ -76,7 +83,7 @@ def assess(
         expected = 2.0 / (ref_valid + 1.0)
         if n_valid >= 1 and quality.out_of_range_ratio - expected >= settings.min_out_of_range:
             k = round(outside * scale)
-            p = stats.betabinom.sf(k - 1, round(n_valid), 2.0, max(ref_valid - 1.0, 1.0))
+            p = _betabinom_sf(k - 1, round(n_valid), 2.0, max(ref_valid - 1.0, 1.0))
             if p < level:
                 quality.issues.append("out_of_range")
     if profile.categorical is not None and profile.categorical.complete:
@@ -87,7 +94,7 @@ def assess(
         expected = (s + 1.0) / (seen + 2.0)
         if n_valid >= 1 and quality.new_category_ratio - expected >= settings.min_new_category:
             k = round(counts.new * scale)
-            p = stats.betabinom.sf(k - 1, round(n_valid), s + 1.0, max(seen - s, 0.0) + 1.0)
+            p = _betabinom_sf(k - 1, round(n_valid), s + 1.0, max(seen - s, 0.0) + 1.0)
             if p < level:
                 quality.issues.append("new_category")
     quality.constant = _constant(profile, counts, ref_counts, n_valid, level)
