@@ -51,8 +51,10 @@ def _numeric_feature(
     column: TableColumn, role: Role, n_bins: int, like: FeatureProfile | None
 ) -> FeatureProfile:
     x, status = col.numeric(column.values, parse_strings=True)
-    tally = np.bincount(status, minlength=4)
-    finite = x[status == col.VALID]
+    if status is None:
+        tally, finite = np.array([x.size, 0, 0, 0]), x
+    else:
+        tally, finite = np.bincount(status, minlength=4), x[status == col.VALID]
     if like is not None and like.numeric is not None:
         edges, kind = np.asarray(like.numeric.edges), like.kind
     else:

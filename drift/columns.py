@@ -26,8 +26,8 @@ _NUMBERS = frozenset({int, float, np.float64, np.float32, np.int64, np.int32})
 Column = np.ndarray | Sequence[Any]
 
 
-def numeric(values: Column, parse_strings: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 values (NaN where not valid) and a status code per value.
+def numeric(values: Column, parse_strings: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Float64 values (NaN where not valid) and a status code per value (None: all valid).
 
     ``parse_strings`` accepts numeric text ("1.5") as valid, for text files whose reader could
     not type the column; wire values are typed JSON, so there a string is a type error."""
@@ -37,6 +37,8 @@ def numeric(values: Column, parse_strings: bool = False) -> tuple[np.ndarray, np
     if isinstance(values, np.ndarray) and values.dtype.kind == "b":
         n = values.size
         return np.full(n, np.nan), np.full(n, TYPE_ERROR, dtype=np.int8)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "US":  # text array: strings
+        values = values.astype(object)
     seq = values.tolist() if isinstance(values, np.ndarray) else values
     if set(map(type, seq)) <= _NUMBERS:
         return _status_from_floats(np.array(seq, dtype=np.float64).reshape(-1))
@@ -49,13 +51,13 @@ def numeric(values: Column, parse_strings: bool = False) -> tuple[np.ndarray, np
     return x, status
 
 
-def _status_from_floats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    status = np.zeros(x.size, dtype=np.int8)
+def _status_from_floats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     bad = ~np.isfinite(x)
-    if bad.any():
-        status[bad] = np.where(np.isnan(x[bad]), MISSING, NONFINITE)
-        x = np.where(bad, np.nan, x)
-    return x, status
+    if not bad.any():
+        return x, None
+    status = np.zeros(x.size, dtype=np.int8)
+    status[bad] = np.where(np.isnan(x[bad]), MISSING, NONFINITE)
+    return np.where(bad, np.nan, x), status
 
 
 def _numeric_status(value: Any, parse_strings: bool) -> int:

@@ -98,6 +98,13 @@ class _FeatureBinner:
         if feature.numeric is not None:
             self.edges = np.asarray(feature.numeric.edges, dtype=np.float64)
             self.lo, self.hi = feature.numeric.min, feature.numeric.max
+            # the bins cut again at the reference min and just above its max: fine bin 0 is
+            # "below the range", the last one "above" (every edge lies within [min, max+])
+            self.fine_edges = np.unique(
+                np.concatenate([self.edges, [self.lo, np.nextafter(self.hi, np.inf)]])
+            )
+            lower = np.concatenate([[-np.inf], self.fine_edges])
+            self.fine_to_bin = np.searchsorted(self.edges, lower, side="right")
         elif feature.categorical is not None:
             cats = feature.categorical
             other = len(cats.categories)
@@ -109,53 +116,84 @@ class _FeatureBinner:
             self.tracks_new = cats.complete
 
     def add(
-        self, counts: FeatureCounts, values: col.Column, weights: np.ndarray | None, parse_strings: bool
+        self, counts: FeatureCounts, values: col.Column, batch: _Batch, parse_strings: bool
     ) -> np.ndarray | None:
         """Add a column; returns the float values (NaN where invalid) of numeric features."""
-        n = len(values)
-        counts.rows += n if weights is None else float(weights.sum())
+        weights = batch.weights
+        counts.rows += batch.total
         if self.identifier:  # schema only: presence and missing values, no bins
             missing = col.category_codes(values, {None: col.MISSING_CODE})[0] == col.MISSING_CODE
             counts.missing += _wsum(missing, weights)
             return None
         if self.numeric:
-            x, status = col.numeric(values, parse_strings)
+            return self._add_numeric(counts, values, batch, parse_strings)
+        codes, new_names = col.category_codes(values, self.index)
+        # one bincount for everything: codes -3 (type error), -2 (missing), -1 (new), 0.. bins
+        tally = np.bincount(codes + 3, weights=weights, minlength=self.n_bins + 3)
+        counts.type_errors += float(tally[0])
+        counts.missing += float(tally[1])
+        bins = tally[3:]
+        if tally[2]:
+            bins[self.other] += tally[2]  # new categories share the "other" bin
+            if self.tracks_new:
+                counts.new += float(tally[2])
+                for name in new_names:  # per distinct new name, not per row
+                    _remember(counts.new_names, name, 0.0)
+        counts.bins += bins
+        if tally[0] or tally[1]:
+            valid = codes >= 0
+            counts.valid += float(bins.sum())
+            counts.valid_sq += (
+                float(valid.sum()) if weights is None else float(np.dot(w := weights[valid], w))
+            )
+        else:
+            counts.valid += batch.total
+            counts.valid_sq += batch.total_sq
+        return None
+
+    def _add_numeric(
+        self, counts: FeatureCounts, values: col.Column, batch: _Batch, parse_strings: bool
+    ) -> np.ndarray:
+        x, status = col.numeric(values, parse_strings)
+        weights = batch.weights
+        if status is None:  # every value valid: no masks
+            xv, wv = x, weights
+            counts.valid += batch.total
+            counts.valid_sq += batch.total_sq
+        else:
             quality = np.bincount(status, weights=weights, minlength=4)
             counts.missing += float(quality[col.MISSING])
             counts.nonfinite += float(quality[col.NONFINITE])
             counts.type_errors += float(quality[col.TYPE_ERROR])
             valid = status == col.VALID
-            xv = x[valid] if quality[col.VALID] < n or weights is not None else x
+            xv = x[valid]
             wv = None if weights is None else weights[valid]
-            if xv.size:
-                counts.bins += np.bincount(
-                    np.searchsorted(self.edges, xv, side="right"), weights=wv, minlength=self.n_bins
-                )
-                counts.below += _wsum(xv < self.lo, wv)
-                counts.above += _wsum(xv > self.hi, wv)
-                counts.min = min(counts.min, float(xv.min()))
-                counts.max = max(counts.max, float(xv.max()))
-                counts.valid += xv.size if wv is None else float(wv.sum())
-                counts.valid_sq += xv.size if wv is None else float(np.dot(wv, wv))
-            return x
-        codes, new_names = col.category_codes(values, self.index)
-        if new_names:
-            unknown = codes == col.UNKNOWN
-            if self.tracks_new:
-                counts.new += _wsum(unknown, weights)
-                for name in new_names:  # per distinct new name, not per row
-                    _remember(counts.new_names, name, 0.0)
-            codes[unknown] = self.other
-        counts.missing += _wsum(codes == col.MISSING_CODE, weights)
-        counts.type_errors += _wsum(codes == col.TYPE_ERROR_CODE, weights)
-        valid = codes >= 0
-        cv = codes[valid]
-        wv = None if weights is None else weights[valid]
-        if cv.size:
-            counts.bins += np.bincount(cv, weights=wv, minlength=self.n_bins)
-            counts.valid += cv.size if wv is None else float(wv.sum())
-            counts.valid_sq += cv.size if wv is None else float(np.dot(wv, wv))
-        return None
+            counts.valid += float(quality[col.VALID])
+            counts.valid_sq += xv.size if wv is None else float(np.dot(wv, wv))
+        if xv.size:
+            # one pass over the values: bins refined by the reference min and max, folded back
+            fine = np.bincount(
+                np.searchsorted(self.fine_edges, xv, side="right"),
+                weights=wv,
+                minlength=self.fine_edges.size + 1,
+            )
+            counts.bins += np.bincount(self.fine_to_bin, weights=fine, minlength=self.n_bins)
+            counts.below += float(fine[0])
+            counts.above += float(fine[-1])
+            counts.min = min(counts.min, float(xv.min()))
+            counts.max = max(counts.max, float(xv.max()))
+        return x
+
+
+class _Batch:
+    """Per-batch figures shared by every column."""
+
+    __slots__ = ("total", "total_sq", "weights")
+
+    def __init__(self, weights: np.ndarray | None, n_rows: int) -> None:
+        self.weights = weights
+        self.total = float(n_rows) if weights is None else float(weights.sum())
+        self.total_sq = float(n_rows) if weights is None else float(np.dot(weights, weights))
 
 
 class WindowCounts:
@@ -202,7 +240,8 @@ class WindowCounts:
         for name, values in columns.items():  # all or nothing: a bad batch changes no count
             if len(values) != n_rows:
                 raise ValueError(f"column {name!r} has {len(values)} values for {n_rows} rows")
-        total = float(n_rows) if weights is None else float(weights.sum())
+        batch = _Batch(weights, n_rows)
+        total = batch.total
         self.rows += total
         self.records += n_rows
         numeric_values: dict[str, np.ndarray] = {}
@@ -213,7 +252,7 @@ class WindowCounts:
                 if len(self.unexpected) > MAX_NAMES:
                     self.unexpected.pop(name)
                 continue
-            x = binner.add(self.features[name], values, weights, parse_strings)
+            x = binner.add(self.features[name], values, batch, parse_strings)
             if x is not None:
                 numeric_values[name] = x
         for name, counts in self.features.items():
