@@ -11,7 +11,7 @@ from modeltel.drift.building import build_profile
 from modeltel.drift.calibration import Cusum, DriftSettings, Persistence, benjamini_hochberg
 from modeltel.drift.counts import FeatureCounts, WindowCounts
 from modeltel.drift.evaluation import evaluate
-from modeltel.drift.profile import FeatureProfile, Profile, ProfileError
+from modeltel.drift.profile import FeatureProfile, Profile, ProfileError, load_directory
 from modeltel.drift.report import FeatureReport, ModelReport, MultivariateReport, Quality
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "benjamini_hochberg",
     "build_profile",
     "evaluate",
+    "load_directory",
 ]

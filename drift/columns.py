@@ -41,7 +41,7 @@ def numeric(values: Column, parse_strings: bool = False) -> tuple[np.ndarray, np
         values = values.astype(object)
     seq = values.tolist() if isinstance(values, np.ndarray) else values
     if set(map(type, seq)) <= _NUMBERS:
-        return _status_from_floats(np.array(seq, dtype=np.float64).reshape(-1))
+        return _status_from_floats(np.fromiter(seq, dtype=np.float64, count=len(seq)))
     n = len(seq)
     status = np.fromiter(map(_numeric_status, seq, repeat(parse_strings)), dtype=np.int8, count=n)
     x = np.full(n, np.nan)

@@ -198,6 +198,25 @@ class Profile(_Model):
         return self.model_copy(update={"rows": self.rows + other.rows, "features": merged})
 
 
+def load_directory(directory: str | Path) -> tuple[dict[tuple[str, str], Profile], dict[str, str]]:
+    """Every ``*.json`` profile of a directory by (model, version), and the files that could
+    not be used with the reason (unreadable, invalid, or a second profile for one version)."""
+    profiles: dict[tuple[str, str], Profile] = {}
+    errors: dict[str, str] = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        try:
+            profile = Profile.load(path)
+        except ProfileError as error:
+            errors[str(path)] = str(error)
+            continue
+        key = (profile.model, profile.version)
+        if key in profiles:
+            errors[str(path)] = f"another profile already covers model {key[0]!r} version {key[1]!r}"
+            continue
+        profiles[key] = profile
+    return profiles, errors
+
+
 def _merge_feature(a: FeatureProfile, b: FeatureProfile) -> FeatureProfile:
     if a.kind != b.kind:
         raise ProfileError(f"feature {a.name!r}: kinds differ ({a.kind} vs {b.kind})")

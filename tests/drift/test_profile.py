@@ -5,7 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from modeltel.drift import Profile, ProfileError, WindowCounts, benjamini_hochberg, build_profile, evaluate
+from modeltel.drift import (
+    Profile,
+    ProfileError,
+    WindowCounts,
+    benjamini_hochberg,
+    build_profile,
+    evaluate,
+    load_directory,
+)
 from modeltel.drift import statistics as st
 from modeltel.drift.binning import bin_labels
 
@@ -118,3 +126,15 @@ def test_descriptive_statistics() -> None:
     assert st.binned_ks(p, q) == pytest.approx(0.5)
     assert st.binned_wasserstein(p, q, np.array([0.0, 1.0])) == pytest.approx(0.5)
     assert st.psi(p, p) == 0.0 and st.psi(p, q) > 1
+
+
+def test_load_directory(tmp_path) -> None:
+    build_profile({"x": np.arange(50.0)}, model="a", version="1").save(tmp_path / "a1.json")
+    build_profile({"x": np.arange(50.0)}, model="a", version="2").save(tmp_path / "a2.json")
+    build_profile({"x": np.arange(50.0)}, model="a", version="2").save(tmp_path / "a2-copy.json")
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "notes.txt").write_text("ignored")
+    profiles, errors = load_directory(tmp_path)
+    assert sorted(profiles) == [("a", "1"), ("a", "2")]
+    assert sorted(errors) == [str(tmp_path / "a2.json"), str(tmp_path / "broken.json")]
+    assert "not JSON" in errors[str(tmp_path / "broken.json")]
