@@ -151,6 +151,18 @@ class _FeatureBinner:
             counts.valid_sq += batch.total_sq
         return None
 
+    def bin_indices(self, values: col.Column) -> np.ndarray:
+        """Bin of each value, -1 where the value has none (missing, invalid, identifier)."""
+        if self.identifier:
+            return np.full(len(values), -1, dtype=np.int64)
+        if self.numeric:
+            x, status = col.numeric(values)
+            index = np.searchsorted(self.edges, x, side="right")
+            return index if status is None else np.where(status == col.VALID, index, -1)
+        codes, _ = col.category_codes(values, self.index)
+        codes[codes == col.UNKNOWN] = self.other
+        return np.where(codes >= 0, codes, -1)
+
     def _add_numeric(
         self, counts: FeatureCounts, values: col.Column, batch: _Batch, parse_strings: bool
     ) -> np.ndarray:
@@ -291,6 +303,11 @@ class WindowCounts:
         self.error_sum += float(error.sum() if weights is None else np.dot(error, weights))
         counts.min = min(counts.min, float(error.min()))
         counts.max = max(counts.max, float(error.max()))
+
+    def bin_indices(self, name: str, values: col.Column) -> np.ndarray:
+        """Bin of each value of feature ``name`` (-1: none), e.g. to pick the records of the
+        most-shifted bins (``argmax |current - reference|`` of its report) as exemplars."""
+        return self._binners[name].bin_indices(values)
 
     def merge(self, other: WindowCounts) -> WindowCounts:
         """Add ``other`` (same profile) into self; returns self."""

@@ -120,3 +120,18 @@ def test_profile_from_raw_json_columns() -> None:
     window.add({"x": x, "city": city, "flag": [True, False] * 150})
     report = evaluate(window)
     assert not report.drifted and report.quality_issues == 0
+
+
+def test_bin_indices_for_exemplars(profile: Profile) -> None:
+    window = WindowCounts(profile)
+    x = profile.feature("x").numeric
+    values = [x.min - 1, None, "abc", x.max + 1, 0.0]
+    index = window.bin_indices("x", values)
+    assert index.tolist()[:4] == [0, -1, -1, len(x.edges)]
+    assert window.bin_indices("city", ["paris", None, "lima"]).tolist() == [
+        profile.feature("city").categorical.categories.index("paris"),
+        -1,
+        len(profile.feature("city").categorical.categories),  # unseen -> "other"
+    ]
+    window.add({"x": values})  # the bins the counts used are the same
+    assert window.features["x"].bins[index[4]] == 1
