@@ -26,10 +26,15 @@ def _scale(counts: FeatureCounts) -> float:
     return counts.n_eff / counts.valid if counts.valid > 0 else 1.0
 
 
+def _draws(tests: int, alpha: float) -> int:
+    """Resampling draws that resolve the smallest BH level, alpha / tests, ~20 times over."""
+    return int(min(max(np.ceil(20 * max(tests, 1) / alpha), statistics.RESAMPLE_DRAWS), 100_000))
+
+
 def _feature_report(
-    feature: FeatureProfile, counts: FeatureCounts, settings: DriftSettings
-) -> tuple[FeatureReport, float]:
-    """The feature's report without the multiple-testing verdict, and its table size n_h."""
+    feature: FeatureProfile, counts: FeatureCounts, settings: DriftSettings, draws: int
+) -> tuple[FeatureReport, statistics.HomogeneityTest | None]:
+    """The feature's report without the multiple-testing verdict, and its test."""
     ref = feature.reference_counts()
     cur = counts.bins
     report = FeatureReport(
@@ -49,9 +54,13 @@ def _feature_report(
     report.reference = statistics.proportions(ref).tolist()
     report.current = statistics.proportions(cur).tolist()
     if not report.tested:
-        return report, 0.0
+        return report, None
     test = statistics.homogeneity(
-        ref, cur * _scale(counts), adjacent=feature.numeric is not None, min_expected=settings.min_expected
+        ref,
+        cur * _scale(counts),
+        adjacent=feature.numeric is not None,
+        min_expected=settings.min_expected,
+        draws=draws,
     )
     report.chi2, report.df, report.p_value, report.score = (
         test.statistic,
@@ -69,23 +78,24 @@ def _feature_report(
         hi = max(num.max, counts.max) if np.isfinite(counts.max) else num.max
         centres = statistics.bin_centres(np.asarray(num.edges), lo, hi)
         report.wasserstein = statistics.binned_wasserstein(ref, cur, centres) / (num.std or 1.0)
-    return report, test.n_h
+    return report, test
 
 
 def evaluate(profile_counts: WindowCounts, settings: DriftSettings | None = None) -> ModelReport:
     """Drift and quality verdicts for one window (or any merge of windows) of one model version."""
     settings = settings or DriftSettings()
     profile = profile_counts.profile
+    draws = _draws(sum(1 for f in profile.features if f.tested), settings.alpha)
     pairs = [
-        _feature_report(feature, profile_counts.features[feature.name], settings)
+        _feature_report(feature, profile_counts.features[feature.name], settings, draws)
         for feature in profile.features
     ]
     reports = [report for report, _ in pairs]
-    tested = [(report, n_h) for report, n_h in pairs if report.tested]
+    tested = [(report, test) for report, test in pairs if test is not None]
     rejected, level = benjamini_hochberg(np.array([r.p_value for r, _ in tested]), settings.alpha)
-    for (report, n_h), significant in zip(tested, rejected, strict=True):
+    for (report, test), significant in zip(tested, rejected, strict=True):
         report.alpha = level
-        report.threshold = max(settings.min_effect, statistics.critical_divergence(report.df, level, n_h))
+        report.threshold = max(settings.min_effect, test.critical_divergence(level))
         report.drifted = bool(significant) and report.score >= settings.min_effect
     quality_tests = sum(1 for f in profile.features if f.tested)
     for feature, report in zip(profile.features, reports, strict=True):
@@ -126,11 +136,14 @@ def _multivariate(window: WindowCounts, settings: DriftSettings) -> Multivariate
     ref = np.asarray(mv.error.counts)
     if counts.valid <= 0:
         return MultivariateReport(mv.features, 0.0, float("inf"), 1.0, False, 1.0)
-    test = statistics.homogeneity(ref, counts.bins * _scale(counts), True, settings.min_expected)
-    threshold = max(
-        settings.multivariate_min_effect,
-        statistics.critical_divergence(test.df, settings.multivariate_alpha, test.n_h),
+    test = statistics.homogeneity(
+        ref,
+        counts.bins * _scale(counts),
+        True,
+        settings.min_expected,
+        draws=_draws(1, settings.multivariate_alpha),
     )
+    threshold = max(settings.multivariate_min_effect, test.critical_divergence(settings.multivariate_alpha))
     drifted = (
         test.p_value <= settings.multivariate_alpha and test.divergence >= settings.multivariate_min_effect
     )

@@ -30,6 +30,22 @@ class HomogeneityTest:
     divergence: float  # X^2 / n_h: the effect size the threshold applies to
     n_h: float  # n1 n2 / (n1 + n2), the table's effective size
     groups: int  # bins after merging
+    null: np.ndarray | None = None  # resampled X^2 under no drift, descending (None: asymptotic p)
+
+    def critical_divergence(self, alpha: float) -> float:
+        """The divergence D at which this test's p-value reaches ``alpha``.
+
+        Asymptotic: the chi-square quantile / n_h. Resampled: just above the simulated value
+        that ``alpha`` allows to be exceeded, so ``D >= threshold <=> p <= alpha`` holds
+        for the p-value actually used. inf when ``alpha`` is below the resolution 1/(B+1)."""
+        if self.df <= 0 or self.n_h <= 0:
+            return float("inf")
+        if self.null is None:
+            return float(special.chdtri(self.df, alpha)) / self.n_h
+        allowed = int(np.floor(alpha * (self.null.size + 1) + 1e-9)) - 1
+        if allowed < 0:
+            return float("inf")
+        return float(np.nextafter(self.null[min(allowed, self.null.size - 1)], np.inf)) / self.n_h
 
 
 def proportions(counts: np.ndarray) -> np.ndarray:
@@ -71,15 +87,14 @@ RESAMPLE_FLOOR = 1e-6
 """Below this asymptotic p no resampling: 4,000 draws cannot resolve it and the verdict is clear."""
 
 
-def resampled_p_value(reference: np.ndarray, current: np.ndarray, statistic: float, draws: int) -> float:
-    """P(X^2 >= observed) with both rows drawn from the pooled proportions at their own n.
+def resampled_null(reference: np.ndarray, current: np.ndarray, draws: int) -> np.ndarray:
+    """X^2 of ``draws`` tables with both rows drawn from the pooled proportions at their own
+    n, descending: the null distribution at the window's actual size.
 
     The chi-square approximation is anti-conservative in the far tail when the smaller side
     has a few hundred values (1.5-3x too many p < 0.001 in simulation); this parametric
     bootstrap at the window's actual n is not. Seeded, so a window always gets the same p."""
-    n1, n2 = round(float(reference.sum())), round(float(current.sum()))
-    if n1 < 1 or n2 < 1:
-        return 1.0
+    n1, n2 = max(round(float(reference.sum())), 1), max(round(float(current.sum())), 1)
     pooled = (reference + current) / (reference.sum() + current.sum())
     rng = np.random.default_rng(0)
     a = rng.multinomial(n1, pooled, size=draws) / n1
@@ -87,8 +102,7 @@ def resampled_p_value(reference: np.ndarray, current: np.ndarray, statistic: flo
     pooled_draws = (a * n1 + b * n2) / (n1 + n2)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(pooled_draws > 0, (a - b) ** 2 / pooled_draws, 0.0)
-    simulated = terms.sum(axis=1) * n1 * n2 / (n1 + n2)
-    return float((1 + np.count_nonzero(simulated >= statistic * (1 - 1e-12))) / (draws + 1))
+    return np.sort(terms.sum(axis=1) * n1 * n2 / (n1 + n2))[::-1]
 
 
 def homogeneity(
@@ -97,6 +111,7 @@ def homogeneity(
     adjacent: bool,
     min_expected: float = 5.0,
     resample_below: float = RESAMPLE_BELOW,
+    draws: int = RESAMPLE_DRAWS,
 ) -> HomogeneityTest:
     """Pearson chi-square test that both count vectors come from one distribution.
 
@@ -116,16 +131,12 @@ def homogeneity(
     statistic = divergence * n_h
     df = int(keep.sum()) - 1
     p_value = float(special.chdtrc(df, statistic)) if df > 0 else 1.0
+    null = None
     if df > 0 and RESAMPLE_FLOOR <= p_value < 0.05 and min(n1, n2) < resample_below:
-        p_value = resampled_p_value(ref[keep], cur[keep], statistic, RESAMPLE_DRAWS)
-    return HomogeneityTest(statistic, df, p_value, divergence, n_h, int(keep.sum()))
-
-
-def critical_divergence(df: int, alpha: float, n_h: float) -> float:
-    """The divergence D at which the test reaches significance ``alpha`` at this table size."""
-    if df <= 0 or n_h <= 0:
-        return float("inf")
-    return float(special.chdtri(df, alpha)) / n_h
+        null = resampled_null(ref[keep], cur[keep], draws)
+        exceed = int(np.count_nonzero(null >= statistic * (1 - 1e-12)))
+        p_value = (1 + exceed) / (draws + 1)
+    return HomogeneityTest(statistic, df, p_value, divergence, n_h, int(keep.sum()), null)
 
 
 def psi(reference: np.ndarray, current: np.ndarray) -> float:

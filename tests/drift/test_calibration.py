@@ -26,6 +26,7 @@ def test_same_distribution_flags_nothing(n: int, seeds: int) -> None:
         kinds = {f.name: f.kind for f in report.features}
         assert kinds["zipf_category"] == "categorical" and kinds["integer"] == "discrete"
         tests += len(report.features)
+        assert all(f.drifted == (f.score >= f.threshold) for f in report.features)
         drift_flags += sum(f.drifted for f in report.features)
         quality_flags += sum(bool(f.quality.issues) for f in report.features)
         model_flags += report.drifted
@@ -107,7 +108,10 @@ def test_small_windows_do_not_alarm_on_sparse_categories() -> None:
     flags = 0
     profile = build_profile(sample(0, 100_000))
     for seed in range(1, 101):
-        flags += len(run_check(profile, sample(seed, 100)).drifted_features)
+        report = run_check(profile, sample(seed, 100))
+        flags += len(report.drifted_features)
+        for feature in report.features:  # score/threshold say the same as the verdict
+            assert feature.drifted == (feature.score >= feature.threshold), feature
     assert flags <= 9  # at most 1% of the 900 feature tests
 
 

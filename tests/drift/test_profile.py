@@ -138,3 +138,21 @@ def test_load_directory(tmp_path) -> None:
     assert sorted(profiles) == [("a", "1"), ("a", "2")]
     assert sorted(errors) == [str(tmp_path / "a2.json"), str(tmp_path / "broken.json")]
     assert "not JSON" in errors[str(tmp_path / "broken.json")]
+
+
+def test_threshold_matches_the_resampled_p_value() -> None:
+    """Small tables get a resampled p; the threshold is read off the same null, so
+    ``p <= alpha`` and ``D >= threshold`` agree."""
+    rng = np.random.default_rng(4)
+    reference = np.full(20, 5_000.0)
+    resampled = []
+    for _ in range(200):
+        current = rng.multinomial(150, np.full(20, 0.05) + np.linspace(-0.02, 0.02, 20)).astype(float)
+        test = st.homogeneity(reference, current, adjacent=True, draws=4_000)
+        if test.null is None:
+            continue
+        resampled.append(test)
+        for alpha in (0.05, 0.01, 0.002):
+            assert (test.p_value <= alpha) == (test.divergence >= test.critical_divergence(alpha))
+    assert len(resampled) >= 20
+    assert resampled[0].critical_divergence(1e-5) == float("inf")  # below the 1/(B+1) resolution
