@@ -172,6 +172,7 @@ def replay(
     for message in summary.messages:
         typer.echo(f"replay: collector said: {message}", err=True)
     if summary.rejected:
+        raise typer.Exit(1)
 
 
 profile_app = typer.Typer(help="Reference profiles for drift and data-quality checks.", no_args_is_help=True)
