@@ -131,9 +131,14 @@ def collector_config(grpc_port: int, http_port: int, metrics_port: int, verbosit
     }
 
 
-def launch_collector(tmp_path: Path, verbosity: str = "basic") -> Collector:
+def launch_collector(
+    tmp_path: Path, verbosity: str = "basic", configure: Callable[[dict], None] | None = None
+) -> Collector:
+    """A collector on free ports; ``configure`` may edit the config dict before it is written."""
     ports = free_port(), free_port(), free_port()
     config = collector_config(*ports, verbosity=verbosity)
+    if configure is not None:
+        configure(config)
     config_path = tmp_path / "collector.yaml"
     config_path.write_text(yaml.safe_dump(config))
     process = start_process(
