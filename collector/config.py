@@ -31,6 +31,7 @@ receivers:
         endpoint: 127.0.0.1:4318
 processors:
   predictions: {}
+  drift: {}
 exporters:
   prometheus: {}
   debug: {}
@@ -46,7 +47,7 @@ service:
       exporters: [prometheus]
     logs:
       receivers: [otlp]
-      processors: [predictions]
+      processors: [predictions, drift]
       exporters: [debug]
 """
 

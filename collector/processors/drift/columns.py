@@ -74,24 +74,34 @@ class ColumnBuilder:
             for f in profile.features
             if f.role in ("score", "prediction") and f.name.startswith(prefix) and f.name != prediction_column
         }
+        self._score_getter = _getter(list(self.scores.values())) if self.scores else None
 
     def build(self, rows: Rows) -> Columns:
         features = rows.features
         columns: Columns = {}
         present = self._input_set
-        if any(len(f) != len(self.inputs) for f in features):
+        if set(map(len, features)) != {len(self.inputs)}:
             seen = set().union(*features)
             present = self._input_set & seen
             for name in seen - self._input_set:  # unexpected: counted by the engine, by name
                 columns[name] = [f.get(name) for f in features]
         columns.update(self._inputs(features, present))
-        if self.prediction is not None and any(p is not None for p in rows.predictions):
+        if self.prediction is not None and rows.predictions.count(None) != len(rows.predictions):
             columns[self.prediction] = rows.predictions
         if self.scores:
-            probabilities = rows.probabilities
-            for name, key in self.scores.items():
-                columns[name] = [_probability(p, key) for p in probabilities]
+            columns.update(self._scores(rows.probabilities))
         return columns
+
+    def _scores(self, probabilities: list[Any]) -> dict[str, list]:
+        """One column per class; all-dict rows (the agent's form) take a C-level path."""
+        if set(map(type, probabilities)) == {dict}:
+            try:
+                table = list(map(self._score_getter, probabilities))
+            except KeyError:
+                pass
+            else:
+                return dict(zip(self.scores, map(list, zip(*table, strict=True)), strict=True))
+        return {name: [_probability(p, key) for p in probabilities] for name, key in self.scores.items()}
 
     def _inputs(self, features: list[dict], present: frozenset[str] | set[str]) -> Columns:
         columns: Columns = {}

@@ -69,8 +69,11 @@ class DriftConfig(ComponentConfig):
     max_models: int = Field(default=100, ge=1, description="Distinct (model, version) streams tracked.")
     persistence_k: int = Field(default=2, ge=1, description="Alarm when >= k of the last m windows drifted.")
     persistence_m: int = Field(default=3, ge=1)
-    exemplars_per_batch: int = Field(
-        default=32, ge=0, description="Records per batch whose trace ids are kept for the most-shifted bins."
+    flush_records: int = Field(
+        default=4096, ge=1, description="Records a window buffers before counting them in one engine call."
+    )
+    exemplar_samples: int = Field(
+        default=32, ge=0, description="Records per flush whose trace ids are kept for the most-shifted bins."
     )
     settings: dict[str, float] = Field(default_factory=dict, description="DriftSettings overrides.")
 

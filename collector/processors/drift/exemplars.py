@@ -47,11 +47,13 @@ class BinTraces:
         index = np.asarray(rows)
         for name, column in columns.items():
             if name in self._edges:
-                x, status = values.numeric(
-                    column[index] if isinstance(column, np.ndarray) else [column[i] for i in rows]
-                )
+                if isinstance(column, np.ndarray):  # already floats: NaN/inf are not valid
+                    x = column[index]
+                    valid = np.isfinite(x)
+                else:
+                    x, status = values.numeric([column[i] for i in rows])
+                    valid = status == values.VALID
                 bins = np.searchsorted(self._edges[name], x, side="right")
-                valid = status == values.VALID
             elif name in self._indexes:
                 sample = (
                     column[index].tolist() if isinstance(column, np.ndarray) else [column[i] for i in rows]
@@ -80,10 +82,10 @@ class BinTraces:
         return found
 
 
-def sample_rows(trace_ids: list[bytes], positions: np.ndarray, limit: int) -> list[int]:
-    """Up to ``limit`` evenly spaced positions (of ``positions``) whose record has a trace id."""
-    if limit <= 0 or positions.size == 0:
+def sample_rows(trace_ids: list[bytes], n_rows: int, limit: int) -> list[int]:
+    """Up to ``limit`` evenly spaced row positions whose record has a trace id."""
+    if limit <= 0 or n_rows == 0:
         return []
-    step = max(1, positions.size // limit)
+    step = max(1, n_rows // limit)
     zero = bytes(16)
-    return [p for p in positions[::step][:limit].tolist() if len(trace_ids[p]) == 16 and trace_ids[p] != zero]
+    return [p for p in range(0, n_rows, step)[:limit] if len(trace_ids[p]) == 16 and trace_ids[p] != zero]

@@ -57,6 +57,7 @@ class DriftProcessor:
         self._timer: asyncio.Task | None = None
         self._last_checkpoint = time.monotonic()
         safe_id = component_id.replace("/", "_")
+        self.clock = time.time_ns  # the wall clock, replaceable to replay event time in tests
         self._checkpoint = config.state_dir / f"{safe_id}.json" if config.state_dir else None
 
     # lifecycle ------------------------------------------------------------------------------
@@ -102,15 +103,13 @@ class DriftProcessor:
             stream = self._stream(model, version, rows, invalid)
             if stream is None:
                 continue
-            done = stream.add(rows, self._config.exemplars_per_batch)
+            done = stream.add(rows)
             if done.windowed:
                 metrics.records.labels(model, version, "windowed").inc(done.windowed)
             if done.late:
                 metrics.late.labels(model, version).inc(done.late)
             if done.future:
                 invalid["future_timestamp"] += done.future
-            if done.rejected:
-                invalid["columns_inconsistent"] += done.rejected
             self._close_due(stream)
         self._count_invalid(invalid)
 
@@ -126,7 +125,9 @@ class DriftProcessor:
             return None
         profile = self.profiles.get(key)
         if profile is not None:
-            stream = self.streams[key] = ModelStream(model, version, profile, "profile", self._config)
+            stream = self.streams[key] = ModelStream(
+                model, version, profile, "profile", self._config, self._now
+            )
             return stream
         if self._config.bootstrap_records == 0:
             invalid["no_profile"] += len(rows)
@@ -154,14 +155,19 @@ class DriftProcessor:
             invalid["reference_unbuildable"] += len(rows) - taken
             return None
         self.profiles[key] = profile
-        stream = self.streams[key] = ModelStream(model, version, profile, "bootstrap", self._config)
+        stream = self.streams[key] = ModelStream(
+            model, version, profile, "bootstrap", self._config, self._now
+        )
         rest = _rows_from(rows, taken)
         if len(rest):
-            done = stream.add(rest, self._config.exemplars_per_batch)
+            done = stream.add(rest)
             self._metrics.records.labels(model, version, "windowed").inc(done.windowed)
             if done.late:
                 self._metrics.late.labels(model, version).inc(done.late)
         return None
+
+    def _now(self) -> int:
+        return self.clock()
 
     def _count_invalid(self, invalid: Tally[str]) -> None:
         assert self._metrics is not None
@@ -186,6 +192,9 @@ class DriftProcessor:
             metrics.publish(model, version, self._window_label, window, self._dataset_share)
             metrics.publish(model, version, self._long_label, long, None)
             metrics.count_drifted(model, version, window)
+        if stream.rejected:
+            self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
+            stream.rejected = 0
 
     def tick(self, now_ns: int | None = None) -> None:
         """Close what the wall clock says is over; checkpoint when due."""
@@ -260,7 +269,7 @@ class DriftProcessor:
             self.profiles[key] = profile
         if profile is None:
             raise ValueError("its profile is no longer in profiles_dir")
-        stream = ModelStream(*key, profile, source, self._config)
+        stream = ModelStream(*key, profile, source, self._config, self._now)
         stream.restore(saved)
         self.streams[key] = stream
         if stream.last_long is not None:

@@ -41,6 +41,12 @@ class Rows:
     def __len__(self) -> int:
         return len(self.times)
 
+    def extend(self, other: "Rows", positions: list[int] | None = None) -> None:
+        """Append ``other``'s rows, all of them or those at ``positions``."""
+        for name in ("times", "weights", "trace_ids", "features", "predictions", "probabilities"):
+            values = getattr(other, name)
+            getattr(self, name).extend(values if positions is None else [values[i] for i in positions])
+
 
 @dataclass
 class DecodedBatch:

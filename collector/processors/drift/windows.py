@@ -11,12 +11,13 @@ closed windows of the last ``long_window``.
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from modeltel.collector.processors.drift.columns import ColumnBuilder, Columns, slice_columns
+from modeltel.collector.processors.drift.columns import ColumnBuilder
 from modeltel.collector.processors.drift.config import DriftConfig
 from modeltel.collector.processors.drift.exemplars import BinTraces, sample_rows
 from modeltel.collector.processors.drift.records import Rows
@@ -27,8 +28,13 @@ NS = 1_000_000_000
 
 @dataclass
 class OpenWindow:
+    """A window still taking records. Rows wait in ``pending`` until ``flush_records`` of them
+    are there (or the window closes, or a checkpoint is due), so the engine's per-column cost
+    is paid once per few thousand records instead of once per small batch."""
+
     counts: WindowCounts
     traces: BinTraces
+    pending: Rows = field(default_factory=Rows)
 
 
 @dataclass
@@ -64,14 +70,22 @@ class Ingested:
     windowed: int = 0
     late: int = 0
     future: int = 0
-    rejected: int = 0  # rows of a batch the engine refused (ragged columns)
 
 
 class ModelStream:
     """The windows, long view and alarm state of one (model, version) against its reference."""
 
-    def __init__(self, model: str, version: str, profile: Profile, source: str, config: DriftConfig) -> None:
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        profile: Profile,
+        source: str,
+        config: DriftConfig,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.model, self.version, self.profile, self.source = model, version, profile, source
+        self._clock = clock  # wall clock in ns; it advances the watermark of quiet streams
         self._config = config
         self._settings = config.drift_settings()
         self._window_ns = round(config.window * NS)
@@ -87,17 +101,18 @@ class ModelStream:
         self.last_window: WindowResult | None = None
         self.last_long: WindowResult | None = None
         self.windows_closed = 0
+        self.rejected = 0  # rows the engine refused (ragged columns); the processor counts them
 
     def watermark(self, now_ns: int | None = None) -> float:
         if self.max_event_ns is None:
             return -np.inf
-        now_ns = time.time_ns() if now_ns is None else now_ns
+        now_ns = self._clock() if now_ns is None else now_ns
         return self.max_event_ns + max(0, now_ns - self.max_event_wall_ns) - self._lateness_ns
 
-    def add(self, rows: Rows, exemplar_sample: int) -> Ingested:
-        """Add one batch's rows: one ``WindowCounts.add`` per window the batch touches."""
+    def add(self, rows: Rows) -> Ingested:
+        """Add one batch's rows to the windows it touches (counted at the next flush)."""
         result = Ingested()
-        now = time.time_ns()
+        now = self._clock()
         times = np.asarray(rows.times, dtype=np.int64)
         starts = times - times % self._window_ns
         watermark = self.watermark(now)
@@ -108,30 +123,40 @@ class ModelStream:
         keep = ~(late | future)
         if not keep.any():
             return result
-        columns = self._builder.build(rows)
-        weights = np.asarray(rows.weights, dtype=np.float64)
-        unit = bool((weights == 1.0).all())
         for start in np.unique(starts[keep]).tolist():
             positions = np.flatnonzero(keep & (starts == start))
-            whole = positions.size == len(rows)
-            part: Columns = columns if whole else slice_columns(columns, positions)
             window = self.open.get(start)
             if window is None:
                 window = self.open[start] = OpenWindow(WindowCounts(self.profile), BinTraces(self.profile))
-            try:
-                window.counts.add(part, weights=None if unit else weights[positions], n_rows=positions.size)
-            except ValueError:
-                result.rejected += positions.size
-                continue
-            picked = sample_rows(rows.trace_ids, positions, exemplar_sample)
-            if picked:
-                local = np.searchsorted(positions, picked).tolist()
-                window.traces.add(part, local, [rows.trace_ids[p] for p in picked])
+            window.pending.extend(rows, None if positions.size == len(rows) else positions.tolist())
+            if len(window.pending) >= self._config.flush_records:
+                self._flush(window)
             result.windowed += positions.size
         newest = int(times[keep].max())
         if self.max_event_ns is None or newest > self.max_event_ns:
             self.max_event_ns, self.max_event_wall_ns = newest, now
         return result
+
+    def _flush(self, window: OpenWindow) -> None:
+        """Count the window's pending rows with one ``WindowCounts.add`` (refused rows: ``rejected``)."""
+        rows = window.pending
+        if not len(rows):
+            return
+        window.pending = Rows()
+        columns = self._builder.build(rows)
+        weights = np.asarray(rows.weights, dtype=np.float64)
+        try:
+            window.counts.add(columns, weights=None if (weights == 1.0).all() else weights, n_rows=len(rows))
+        except ValueError:  # the engine refuses a ragged batch whole; counted, never raised
+            self.rejected += len(rows)
+            return
+        picked = sample_rows(rows.trace_ids, len(rows), self._config.exemplar_samples)
+        if picked:
+            window.traces.add(columns, picked, [rows.trace_ids[p] for p in picked])
+
+    def flush(self) -> None:
+        for window in self.open.values():
+            self._flush(window)
 
     def due(self, now_ns: int | None = None) -> list[int]:
         watermark = self.watermark(now_ns)
@@ -140,6 +165,7 @@ class ModelStream:
     def close(self, start: int) -> tuple[WindowResult, WindowResult]:
         """Evaluate the window starting at ``start`` and the long view it ends; drop its traces."""
         window = self.open.pop(start)
+        self._flush(window)
         end = start + self._window_ns
         report = evaluate(window.counts, self._settings)
         alarms = {f.name: self.rules[f.name].update(f.drifted) for f in report.features}
@@ -166,6 +192,7 @@ class ModelStream:
     # checkpoints ---------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
+        self.flush()
         return {
             "model": self.model,
             "version": self.version,
