@@ -117,9 +117,10 @@ class ColumnBuilder:
                 table = None
             if table is None:
                 table = [tuple(f.get(n) for n in names) for f in features]
-            if set(map(type, chain.from_iterable(table))) <= _NUMBER_TYPES:
-                matrix = np.ascontiguousarray(np.array(table, dtype=np.float64).reshape(len(features), -1).T)
-                columns.update(zip(names, matrix, strict=True))
+            flat = list(chain.from_iterable(table))
+            if set(map(type, flat)) <= _NUMBER_TYPES:  # bools, strings, None: the engine classifies
+                matrix = np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(features), -1)
+                columns.update(zip(names, matrix.T.copy(), strict=True))
             else:
                 columns.update(zip(names, map(list, zip(*table, strict=True)), strict=True))
         if self._other_getter is not None:
