@@ -37,6 +37,7 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/drift_stream.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist
