@@ -23,9 +23,6 @@ from modeltel.semconv import (
     PREDICTION_EVENT,
 )
 
-_WANTED = frozenset({ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_EVENT_NAME, ATTR_SAMPLE_RATE})
-_ZERO_TRACE = bytes(16)
-
 
 @dataclass
 class Rows:
@@ -73,17 +70,26 @@ def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
     """Prediction rows per (model, version); other events are ignored, bad records counted."""
     groups: dict[tuple[str, str], Rows] = {}
     invalid: Tally[str] = Tally()
+    weight_of_rate: dict[float, float] = {}  # the few distinct rates of a batch, checked once each
     now = time.time_ns()
     for resource_logs in batch.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
-                attributes = {a.key: a.value for a in record.attributes if a.key in _WANTED}
                 event_name = record.event_name
-                if not event_name and ATTR_EVENT_NAME in attributes:
-                    event_name = attributes[ATTR_EVENT_NAME].string_value
+                model = version = ""
+                rate = None
+                for attribute in record.attributes:  # one pass; a handful of attributes
+                    key = attribute.key
+                    if key == ATTR_MODEL_NAME:
+                        model = attribute.value.string_value
+                    elif key == ATTR_MODEL_VERSION:
+                        version = attribute.value.string_value
+                    elif key == ATTR_SAMPLE_RATE:
+                        rate = attribute.value
+                    elif key == ATTR_EVENT_NAME and not event_name:
+                        event_name = attribute.value.string_value
                 if event_name != PREDICTION_EVENT:
                     continue
-                model = attributes[ATTR_MODEL_NAME].string_value if ATTR_MODEL_NAME in attributes else ""
                 if not model:
                     invalid["model_name_missing"] += 1
                     continue
@@ -91,28 +97,25 @@ def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
                 if payload is None:
                     invalid[problem or "features_missing"] += 1
                     continue
-                features = payload["features"]
                 weight = 1.0
-                if ATTR_SAMPLE_RATE in attributes:
-                    checked = sample_weight(_attribute_value(attributes[ATTR_SAMPLE_RATE]))
+                if rate is not None:
+                    value = _attribute_value(rate)
+                    checked = weight_of_rate.get(value) if type(value) is float else None
+                    if checked is None:
+                        checked = sample_weight(value)
+                        if checked is not None and type(value) is float:
+                            weight_of_rate[value] = checked
                     if checked is None:
                         invalid["sample_rate_invalid"] += 1  # still counted, with weight 1
                     else:
                         weight = checked
-                version = (
-                    attributes[ATTR_MODEL_VERSION].string_value if ATTR_MODEL_VERSION in attributes else ""
-                )
                 rows = groups.get((model, version))
                 if rows is None:
                     rows = groups[(model, version)] = Rows()
                 rows.times.append(record.time_unix_nano or record.observed_time_unix_nano or now)
                 rows.weights.append(weight)
                 rows.trace_ids.append(record.trace_id)
-                rows.features.append(features)
+                rows.features.append(payload["features"])
                 rows.predictions.append(payload.get("prediction"))
                 rows.probabilities.append(payload.get("probabilities"))
     return DecodedBatch(groups, invalid)
-
-
-def has_trace(trace_id: bytes) -> bool:
-    return len(trace_id) == 16 and trace_id != _ZERO_TRACE
