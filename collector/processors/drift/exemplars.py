@@ -52,7 +52,8 @@ class BinTraces:
                     valid = np.isfinite(x)
                 else:
                     x, status = values.numeric([column[i] for i in rows])
-                    valid = status == values.VALID
+                    # later engines return no status when every value is valid
+                    valid = np.isfinite(x) if status is None else status == values.VALID
                 bins = np.searchsorted(self._edges[name], x, side="right")
             elif name in self._indexes:
                 sample = (
