@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from tests.collector.otlp_batches import logs_request, prediction_record
-from tests.collector.processors.drift_streams import batch, sample, trace_id, write_profile
+from tests.collector.processors.drift_streams import batch, sample, write_profile
 from tests.conftest import Collector, launch_collector, launch_prometheus, wait_until
 
 WINDOW = 2.0
@@ -267,8 +267,3 @@ def test_prometheus_scrapes_drift_scores_and_exemplars(tmp_path: Path, profiles:
     finally:
         prometheus.process.stop()
         collector.process.stop()
-
-
-def test_trace_ids_are_ours() -> None:
-    """The tag convention the tests rely on: drifted records' trace ids start with 02."""
-    assert trace_id(2, 5).hex().startswith("02")
