@@ -45,19 +45,27 @@ def _string_attributes(attributes: "list[KeyValue]", wanted: frozenset[str]) -> 
 _WANTED = frozenset({ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_EVENT_NAME})
 
 
-def body_problem(record: LogRecord) -> str | None:
-    """Why the body is not a prediction payload, or None when it is."""
+def decode_prediction_body(record: LogRecord) -> tuple[dict | None, str | None]:
+    """The decoded body and why it breaks the contract (None when it does not).
+
+    The payload is returned whenever it carries a ``features`` object, so consumers that only
+    need the features (the drift processor) can use a record whose ``prediction`` is missing."""
     if record.body.WhichOneof("value") != "string_value":
-        return "body_not_json_string"
+        return None, "body_not_json_string"
     try:
         payload = orjson.loads(record.body.string_value)
     except orjson.JSONDecodeError:
-        return "body_not_json"
+        return None, "body_not_json"
     if not isinstance(payload, dict) or not isinstance(payload.get("features"), dict):
-        return "features_missing"
+        return None, "features_missing"
     if "prediction" not in payload:
-        return "prediction_missing"
-    return None
+        return payload, "prediction_missing"
+    return payload, None
+
+
+def body_problem(record: LogRecord) -> str | None:
+    """Why the body is not a prediction payload, or None when it is."""
+    return decode_prediction_body(record)[1]
 
 
 class PredictionsProcessor:
