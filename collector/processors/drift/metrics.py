@@ -13,16 +13,12 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from modeltel.collector.exemplars import trace_exemplar
 from modeltel.collector.processors.drift.windows import WindowResult
 
 FEATURE = ["ml_model_name", "ml_model_version", "feature", "window"]
 MODEL = ["ml_model_name", "ml_model_version", "window"]
 STREAM = ["ml_model_name", "ml_model_version"]
-
-
-def trace_exemplar(trace_id: str) -> dict[str, str]:
-    """Exemplar labels for a hex trace id, as the OTel Collector's Prometheus exporter writes them."""
-    return {"trace_id": trace_id}
 
 
 @dataclass(frozen=True)
