@@ -46,6 +46,8 @@ bench: install
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/check.py
+	$(BIN)/python bench/drift_stream.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist

@@ -59,6 +59,10 @@ def _framework_hook(installer: str) -> object:
         try:
             from importlib import import_module
 
+            from modeltel.agent import settings
+
+            if not settings.current().capture_models:  # MODELTEL_CAPTURE_MODELS=0
+                return
             import_module(f"modeltel.agent.frameworks.{installer}").install(module)
         except Exception:
             import logging

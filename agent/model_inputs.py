@@ -121,7 +121,9 @@ def describe_rows(
     names the input carries outside ``data`` (an ONNX feed's input names).
     """
     own_names: list[str] | None = column_names
-    if _is_dataframe(data):
+    if type(data) is np.ndarray:  # the common case first
+        array = data
+    elif _is_dataframe(data):
         own_names = [str(c) for c in data.columns]
         array = data.to_numpy()
     elif _is_sparse(data):

@@ -12,14 +12,16 @@ The rules (docs/agent.md, "Capture without code changes"):
   returned, both as prediction and as score, with the booster's objective, since whether
   it is a margin or a probability depends on it.
 
-One ``tolist()`` per output array; the per-row dicts of probabilities are the only
-per-row Python work, and they are what the wire format carries.
+One ``tolist()`` per output array; the per-row dicts of probabilities, what the wire
+format carries, are built only for the rows the capture core reads (``ClassProbabilities``).
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -27,7 +29,7 @@ import numpy as np
 @dataclass
 class Outputs:
     predictions: list[Any]
-    probabilities: list[Any] | None = None
+    probabilities: Sequence[Any] | None = None
     scores: list[Any] | None = None
 
 
@@ -50,6 +52,31 @@ def per_row(result: Any) -> list[Any] | None:
     return array.tolist()
 
 
+class StringKeyedRows(Sequence):
+    """Rows of ``{class: probability}`` (ONNX ZipMap output) seen with ``str`` class keys and
+    float values, converted when a row is read, like ``ClassProbabilities``."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[dict[Any, Any]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        if isinstance(index, slice):
+            return [{str(k): float(p) for k, p in row.items()} for row in self.rows[index]]
+        return {str(k): float(p) for k, p in self.rows[index].items()}
+
+    def __iter__(self) -> Iterator[dict[str, float]]:
+        return iter(self[:])
+
+
 def _classes(model: Any, count: int) -> np.ndarray:
     classes = getattr(model, "classes_", None)
     if classes is not None:
@@ -59,8 +86,38 @@ def _classes(model: Any, count: int) -> np.ndarray:
     return np.arange(count)
 
 
-def probability_maps(matrix: np.ndarray, labels: list[str]) -> list[dict[str, float]]:
-    return [dict(zip(labels, row, strict=True)) for row in matrix.tolist()]
+class ClassProbabilities(Sequence):
+    """Row i's ``{str(class): probability}``, built when row i is asked for.
+
+    A batch's probabilities stay one array: the capture core reads only the rows it keeps
+    (head sampling drops most at low rates), so the per-row dicts, the one per-row Python
+    cost of describing a call, are paid only for recorded rows. ``matrix`` and ``labels``
+    serve a consumer that wants the columns as they are.
+    """
+
+    __slots__ = ("labels", "matrix")
+
+    def __init__(self, matrix: np.ndarray, labels: list[str]) -> None:
+        self.matrix = matrix
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, float]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, float]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, float] | list[dict[str, float]]:
+        if isinstance(index, slice):
+            return [dict(zip(self.labels, row, strict=True)) for row in self.matrix[index].tolist()]
+        return dict(zip(self.labels, self.matrix[index].tolist(), strict=True))
+
+    def __iter__(self) -> Iterator[dict[str, float]]:
+        return iter(self[:])
+
+    def __repr__(self) -> str:
+        return f"ClassProbabilities({self.labels}, rows={len(self)})"
 
 
 def from_probabilities(model: Any, result: Any) -> Outputs | None:
@@ -71,24 +128,35 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
         classes = getattr(model, "classes_", None)
         if not isinstance(classes, list) or len(classes) != len(arrays):
             classes = [None] * len(arrays)
-        labels = np.column_stack(
-            [
-                (
-                    np.asarray(c)[a.argmax(axis=1)]
-                    if c is not None and len(c) == a.shape[1]
-                    else a.argmax(axis=1)
-                )
-                for c, a in zip(classes, arrays, strict=True)
-            ]
-        )
-        return Outputs(labels.tolist())
+        per_output = [
+            (
+                np.asarray(c)[a.argmax(axis=1)]
+                if c is not None and len(c) == a.shape[1]
+                else a.argmax(axis=1)
+            ).tolist()
+            for c, a in zip(classes, arrays, strict=True)
+        ]
+        # zip, not column_stack: outputs may differ in type (strings next to ints)
+        return Outputs([list(row) for row in zip(*per_output, strict=True)])
     matrix = _as_array(result)
     if matrix is None or matrix.ndim != 2:
         return None
     classes = _classes(model, matrix.shape[1])
     predictions = classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
     labels = [str(c) for c in classes.tolist()]
-    return Outputs(predictions, probability_maps(matrix, labels))
+    return Outputs(predictions, ClassProbabilities(matrix, labels))
+
+
+def _is_outlier_detector(model: Any) -> bool:
+    if getattr(model, "_estimator_type", None) == "outlier_detector":
+        return True
+    base = sys.modules.get("sklearn.base")  # scikit-learn >= 1.6 says so in its tags
+    if base is None or not hasattr(model, "__sklearn_tags__"):
+        return False
+    try:
+        return bool(base.is_outlier_detector(model))
+    except Exception:
+        return False
 
 
 def from_decision(model: Any, result: Any) -> Outputs | None:
@@ -97,7 +165,11 @@ def from_decision(model: Any, result: Any) -> Outputs | None:
         return None
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
-    if scores.ndim == 1:  # binary: > 0 means the second class
+    if scores.ndim == 1 and _is_outlier_detector(model):
+        implied = np.where(scores > 0, 1, -1)  # scikit-learn's inlier 1 / outlier -1, as predict says
+    elif scores.ndim == 1 and getattr(model, "classes_", None) is None:
+        return Outputs(scores.tolist(), scores=scores.tolist())  # no classes to name: the score
+    elif scores.ndim == 1:  # binary: > 0 means the second class
         classes = _classes(model, 2)
         implied = classes[(scores > 0).astype(np.intp)]
     else:

@@ -6,10 +6,11 @@ Batches are OTLP request messages; a consumer must not modify a batch it did not
 because the same batch fans out to every pipeline and exporter behind it.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from aiohttp import web
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +19,7 @@ from modeltel.collector.selfmetrics import CollectorMetrics
 from modeltel.collector.signals import Signal
 
 Kind = Literal["receiver", "processor", "exporter"]
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class ComponentConfig(BaseModel):
@@ -33,9 +35,20 @@ class Host:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     metrics: CollectorMetrics = field(init=False)
     ready: bool = False
+    routes: dict[str, RouteHandler] = field(default_factory=dict)
+    """GET handlers served on the telemetry endpoint, by path prefix (see ``add_route``)."""
 
     def __post_init__(self) -> None:
         self.metrics = CollectorMetrics.register(self.registry)
+
+    def add_route(self, prefix: str, handler: RouteHandler) -> None:
+        """Serve GET ``prefix`` and everything under ``prefix/`` on the telemetry endpoint
+        (e.g. a component's JSON status API); ``request.match_info["tail"]`` holds the rest."""
+        if not prefix.startswith("/api/") or prefix.endswith("/"):
+            raise ValueError(f"component routes live under /api/ without a trailing slash: {prefix!r}")
+        if prefix in self.routes:
+            raise ValueError(f"route {prefix!r} is already served by another component")
+        self.routes[prefix] = handler
 
 
 class Backpressure(Exception):

@@ -37,6 +37,7 @@ receivers:
         endpoint: 127.0.0.1:4318
 processors:
   predictions: {}
+  drift: {}
 exporters:
   prometheus: {}
   debug: {}
@@ -52,7 +53,7 @@ service:
       exporters: [prometheus]
     logs:
       receivers: [otlp]
-      processors: [predictions]
+      processors: [predictions, drift]
       exporters: [debug]
 """
 

@@ -1,4 +1,5 @@
-"""The collector's own HTTP endpoint: /metrics (Prometheus or OpenMetrics), /healthz, /readyz."""
+"""The collector's own HTTP endpoint: /metrics (Prometheus or OpenMetrics), /healthz, /readyz,
+and the GET routes components register on the Host under /api/ (e.g. the drift status API)."""
 
 import logging
 
@@ -29,8 +30,18 @@ class TelemetryServer:
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "starting"}, status=503)
 
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        """Components register routes after the server is up, so they are looked up per request."""
+        path = request.path
+        for prefix in sorted(self._host.routes, key=len, reverse=True):
+            if path == prefix or path.startswith(prefix + "/"):
+                request.match_info["tail"] = path[len(prefix) + 1 :]
+                return await self._host.routes[prefix](request)
+        raise web.HTTPNotFound(text=f"no component serves {path}")
+
     async def start(self) -> None:
         app = web.Application()
+        app.router.add_get("/api/{path:.*}", self._api)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)

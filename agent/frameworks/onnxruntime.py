@@ -4,7 +4,8 @@ Inputs: a single 2-D ``[N, F]`` tensor gives F columns (named by ``register_mode
 feature_names=...)``, a one-row request's body model, or ``f0..``); several inputs, as
 skl2onnx makes for a DataFrame, give one column per input named after it (an input of k
 columns gives ``<name>_0 .. <name>_<k-1>``). Outputs: skl2onnx's classifier outputs when
-present (``output_label``, and ``output_probability`` as ZipMap dicts or a tensor), else
+present (``output_label``/``label``, and ``output_probability``/``probabilities`` as
+ZipMap dicts or a tensor, whose columns are then named by class index), else
 the first output, one value (or list) per row.
 """
 
@@ -19,11 +20,12 @@ import numpy as np
 from modeltel.agent.frameworks.describe import model_call
 from modeltel.agent.frameworks.patching import wrap_method
 from modeltel.agent.model_call import ModelCall
-from modeltel.agent.model_outputs import Outputs, per_row, probability_maps
+from modeltel.agent.model_outputs import ClassProbabilities, Outputs, StringKeyedRows, per_row
 
 _log = logging.getLogger("modeltel.agent")
-LABEL_OUTPUT = "output_label"
-PROBABILITY_OUTPUT = "output_probability"
+# skl2onnx's classifier outputs: with its ZipMap (the default), and with zipmap=False.
+LABEL_OUTPUTS = ("output_label", "label")
+PROBABILITY_OUTPUTS = ("output_probability", "probabilities")
 
 
 def install(module: ModuleType) -> None:
@@ -63,16 +65,18 @@ def feed_rows(feed: dict[str, Any]) -> tuple[Any, list[str] | None] | None:
 def describe_outputs(names: list[str], results: list[Any]) -> Outputs | None:
     by_name = dict(zip(names, results, strict=False))
     probabilities = None
-    if PROBABILITY_OUTPUT in by_name:
-        value = by_name[PROBABILITY_OUTPUT]
+    probability_name = next((n for n in PROBABILITY_OUTPUTS if n in by_name), None)
+    label_name = next((n for n in LABEL_OUTPUTS if n in by_name), None)
+    if probability_name is not None and label_name is not None:
+        value = by_name[probability_name]
         if isinstance(value, list) and (not value or isinstance(value[0], dict)):  # ZipMap
-            probabilities = [{str(k): float(p) for k, p in row.items()} for row in value]
+            probabilities = StringKeyedRows(value)
         else:
             matrix = np.asarray(value)
             if matrix.ndim == 2:
-                probabilities = probability_maps(matrix, [str(i) for i in range(matrix.shape[1])])
-    if LABEL_OUTPUT in by_name:
-        labels = per_row(by_name[LABEL_OUTPUT])
+                probabilities = ClassProbabilities(matrix, [str(i) for i in range(matrix.shape[1])])
+    if label_name is not None:
+        labels = per_row(by_name[label_name])
         if labels is not None:
             if probabilities is not None and len(probabilities) != len(labels):
                 probabilities = None

@@ -59,24 +59,37 @@ def _string_attributes(attributes: "list[KeyValue]", wanted: frozenset[str]) -> 
 _WANTED = frozenset({ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_EVENT_NAME})
 
 
-def payload_problem(text: str | bytes) -> str | None:
-    """The reference check of a body string: why it is not a prediction payload, or None."""
+def decode_payload(text: str | bytes) -> tuple[dict | None, str | None]:
+    """A body string decoded with orjson (the reference) and why it breaks the contract, if it does.
+
+    The payload is returned whenever it carries a ``features`` object, so consumers that only
+    need the features (the drift processor) can use a record whose ``prediction`` is missing."""
     try:
         payload = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return "body_not_json"
+        return None, "body_not_json"
     if not isinstance(payload, dict) or not isinstance(payload.get("features"), dict):
-        return "features_missing"
+        return None, "features_missing"
     if "prediction" not in payload:
-        return "prediction_missing"
-    return None
+        return payload, "prediction_missing"
+    return payload, None
+
+
+def decode_prediction_body(record: LogRecord) -> tuple[dict | None, str | None]:
+    """:func:`decode_payload` of a record's body, which must be a string."""
+    if record.body.WhichOneof("value") != "string_value":
+        return None, "body_not_json_string"
+    return decode_payload(record.body.string_value)
+
+
+def payload_problem(text: str | bytes) -> str | None:
+    """The reference check of a body string: why it is not a prediction payload, or None."""
+    return decode_payload(text)[1]
 
 
 def body_problem(record: LogRecord) -> str | None:
     """Why the body is not a prediction payload, or None when it is."""
-    if record.body.WhichOneof("value") != "string_value":
-        return "body_not_json_string"
-    return payload_problem(record.body.string_value)
+    return decode_prediction_body(record)[1]
 
 
 _ABSENT = msgspec.Raw(b"")

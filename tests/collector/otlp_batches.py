@@ -20,19 +20,29 @@ def prediction_record(
     body: str | None = None,
     event_name: str | None = "modeltel.prediction",
     legacy_event_attribute: bool = False,
+    sample_rate: float | str | None = None,
+    time_unix_nano: int = 1_700_000_000_000_000_000,
+    trace_id: bytes = bytes(range(16)),
+    probabilities: dict | list | None = None,
 ) -> LogRecord:
     attributes = [attribute("modeltel.prediction.id", "0" * 32)]
+    if isinstance(sample_rate, str):
+        attributes.append(attribute("modeltel.sample_rate", sample_rate))
+    elif sample_rate is not None:
+        attributes.append(KeyValue(key="modeltel.sample_rate", value=AnyValue(double_value=sample_rate)))
+    payload: dict = {"features": features, "prediction": prediction}
+    if probabilities is not None:
+        payload["probabilities"] = probabilities
     if model is not None:
         attributes.append(attribute("ml.model.name", model))
     if version is not None:
         attributes.append(attribute("ml.model.version", version))
     record = LogRecord(
-        time_unix_nano=1_700_000_000_000_000_000,
+        time_unix_nano=time_unix_nano,
         severity_number=9,
-        body=AnyValue(string_value=body if body is not None else orjson.dumps(
-            {"features": features, "prediction": prediction}).decode()),
+        body=AnyValue(string_value=body if body is not None else orjson.dumps(payload).decode()),
         attributes=attributes,
-        trace_id=bytes(range(16)),
+        trace_id=trace_id,
         span_id=bytes(range(8)),
     )  # fmt: skip
     if legacy_event_attribute:

@@ -49,7 +49,7 @@ def test_otlp_protocol_forwards_protobuf_to_loki3_with_tenant(tmp_path, capture_
     loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs")).start()
     capture_stop.append(loki)
     collector = launch_collector(
-        tmp_path, customize=logs_to("loki", {"endpoint": loki.url, "tenant_id": "team-a"})
+        tmp_path, configure=logs_to("loki", {"endpoint": loki.url, "tenant_id": "team-a"})
     )
     try:
         for seed in range(3):
@@ -72,7 +72,7 @@ def test_push_protocol_sends_low_cardinality_streams_with_structured_metadata(tm
     loki = CaptureServer(loki_push_problems).start()
     capture_stop.append(loki)
     settings = {"endpoint": loki.url, "protocol": "push", "compression": "gzip"}
-    collector = launch_collector(tmp_path, customize=logs_to("loki", settings))
+    collector = launch_collector(tmp_path, configure=logs_to("loki", settings))
     try:
         warning = prediction_record({"a": 1.0}, 1, model="fraud")
         warning.severity_number, warning.trace_id, warning.span_id = 13, b"", b""
@@ -106,7 +106,7 @@ def test_retries_429_and_503_honouring_retry_after_and_delivers_once(tmp_path, c
     capture_stop.append(loki)
     loki.script.extend([(429, {"Retry-After": "1"}), (503, {}), (500, {})])
     settings = {"endpoint": loki.url, "retry_on_failure": FAST_RETRY}
-    collector = launch_collector(tmp_path, customize=logs_to("loki", settings))
+    collector = launch_collector(tmp_path, configure=logs_to("loki", settings))
     try:
         assert send_logs(collector, prediction_batch(10)).status_code == 200
         loki.wait_for_records(10, otlp_log_records)
@@ -121,7 +121,7 @@ def test_retries_429_and_503_honouring_retry_after_and_delivers_once(tmp_path, c
 def test_permanent_refusal_is_counted_as_dropped(tmp_path, capture_stop) -> None:
     loki = CaptureServer(loki_push_problems).start()  # the push validator refuses OTLP with 400
     capture_stop.append(loki)
-    collector = launch_collector(tmp_path, customize=logs_to("loki", {"endpoint": loki.url}))
+    collector = launch_collector(tmp_path, configure=logs_to("loki", {"endpoint": loki.url}))
     try:
         assert send_logs(collector, prediction_batch(4)).status_code == 200
         wait_until(
@@ -138,7 +138,7 @@ def test_permanent_refusal_is_counted_as_dropped(tmp_path, capture_stop) -> None
 def test_exporter_and_receiver_self_metrics_are_scraped_by_a_real_prometheus(tmp_path, capture_stop) -> None:
     loki = CaptureServer(otlp_logs_problems("/otlp/v1/logs")).start()
     capture_stop.append(loki)
-    collector = launch_collector(tmp_path, customize=logs_to("loki", {"endpoint": loki.url}))
+    collector = launch_collector(tmp_path, configure=logs_to("loki", {"endpoint": loki.url}))
     prometheus = launch_prometheus(tmp_path, collector.metrics_port)
     try:
         assert send_logs(collector, prediction_batch(8)).status_code == 200

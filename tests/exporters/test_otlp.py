@@ -37,7 +37,7 @@ def test_traces_and_logs_forwarded_over_grpc_to_another_collector(tmp_path) -> N
         for signal in ("traces", "logs"):
             config["service"]["pipelines"][signal]["exporters"] = ["otlp/upstream"]
 
-    sidecar = launch_collector(tmp_path, customize=forward, name="sidecar")
+    sidecar = launch_collector(tmp_path, configure=forward, name="sidecar")
     try:
         send_spans(sidecar.otlp_http, 5)
         # The SDK's own log exporters, gRPC and HTTP, into the sidecar.
@@ -85,7 +85,7 @@ def test_otlphttp_sends_each_signal_to_its_path(tmp_path) -> None:
         for signal in ("traces", "logs"):
             config["service"]["pipelines"][signal]["exporters"] = ["otlphttp"]
 
-    collector = launch_collector(tmp_path, customize=forward)
+    collector = launch_collector(tmp_path, configure=forward)
     try:
         traces.script.append((503, {"Retry-After": "0"}))
         send_spans(collector.otlp_http, 4)

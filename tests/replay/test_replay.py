@@ -23,8 +23,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from typer.testing import CliRunner
 
 from modeltel.cli import app
-from tests.conftest import BIN, Collector, clean_env, free_port, wait_until
-from tests.test_end_to_end import debug_batches
+from tests.conftest import BIN, Collector, clean_env, debug_batches, free_port, wait_until
 
 ROWS = 300
 

@@ -39,7 +39,7 @@ capture.add_listener(lambda model, call, duration_ns: seen.append({
     "feature_names": call.feature_names,
     "rows": call.rows,
     "predictions": call.predictions,
-    "probabilities": call.probabilities,
+    "probabilities": None if call.probabilities is None else list(call.probabilities),
     "scores": call.scores,
     "objective": call.objective,
 }))

@@ -2,6 +2,8 @@
 
 import inspect
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from joblib import parallel_backend
 from pydantic import BaseModel
 from scipy import sparse
 from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import IsolationForest, RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -26,6 +28,7 @@ from modeltel.agent.frameworks.patching import MARK
 from modeltel.agent.model_registry import identity
 from modeltel.agent.request_context import RequestState, current_request
 from tests.agent.frameworks.conftest import run_enabled
+from tests.conftest import clean_env
 
 sklearn_hook.install(sklearn.base)
 
@@ -69,19 +72,17 @@ def test_at_import_a_plain_server_script_is_captured_with_names() -> None:
     assert seen[1]["feature_names"] == ["f0", "f1"] and seen[1]["predictions"] == [2, 2]
 
 
-def test_disabled_interpreter_leaves_sklearn_alone() -> None:
-    import subprocess
-    import sys
-
-    from tests.conftest import clean_env
-
+@pytest.mark.parametrize(
+    "env", [{}, {"MODELTEL_ENABLED": "1", "MODELTEL_CAPTURE_MODELS": "0"}], ids=["disabled", "capture-off"]
+)
+def test_disabled_agent_or_capture_leaves_sklearn_alone(env: dict[str, str]) -> None:
     script = (
         "from sklearn.linear_model import LogisticRegression as L; print(hasattr(L.predict, '__wrapped__'))"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script], env=clean_env(), capture_output=True, text=True
+        [sys.executable, "-c", script], env=clean_env(**env), capture_output=True, text=True, timeout=120
     )
-    assert completed.stdout.strip() == "False"
+    assert completed.stdout.strip() == "False", completed.stderr
 
 
 def test_dataframe_columns_name_the_features(calls, classifier) -> None:
@@ -145,6 +146,14 @@ def test_decision_function_multiclass_and_binary(calls, classifier) -> None:
     assert multi.scores == scores.tolist() and len(multi.scores[0]) == 3
     assert two.predictions == ["setosa", "versicolor"]
     assert two.scores == binary_scores.tolist() and isinstance(two.scores[0], float)
+
+
+def test_outlier_detector_scores_imply_its_own_labels(calls) -> None:
+    detector = IsolationForest(n_estimators=5, random_state=0).fit(X)
+    far = np.array([X[0], X[0] + 50])
+    detector.decision_function(far)
+    [(_, call)] = calls
+    assert call.predictions == detector.predict(far).tolist() == [1, -1]
 
 
 def test_predict_calling_decision_function_records_once(calls, classifier) -> None:

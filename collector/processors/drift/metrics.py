@@ -1,0 +1,144 @@
+"""The drift processor's Prometheus series, registered once on the collector's registry.
+
+Per-window figures carry a ``window`` label: the tumbling window's length (e.g. ``"5m"``) for
+the latest closed window, the long view's (e.g. ``"1h"``) for the merge of the last hour's
+windows. ``modeltel_feature_drift{window="5m"}`` is the persistence alarm (k of the last m
+windows drifted); ``{window="1h"}`` is the long view's own verdict. Exemplars (trace ids from
+the most-shifted bins) ride on the ``modeltel_feature_drift_windows_total`` counter, because
+OpenMetrics allows them only on counters and histogram buckets.
+"""
+
+import math
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from modeltel.collector.exemplars import trace_exemplar
+from modeltel.collector.processors.drift.windows import WindowResult
+
+FEATURE = ["ml_model_name", "ml_model_version", "feature", "window"]
+MODEL = ["ml_model_name", "ml_model_version", "window"]
+STREAM = ["ml_model_name", "ml_model_version"]
+
+
+@dataclass(frozen=True)
+class DriftMetrics:
+    score: Gauge
+    threshold: Gauge
+    drift: Gauge
+    missing: Gauge
+    out_of_range: Gauge
+    new_category: Gauge
+    share: Gauge
+    dataset: Gauge
+    multivariate_score: Gauge
+    multivariate: Gauge
+    prediction: Gauge
+    drift_windows: Counter
+    windows: Counter
+    records: Counter
+    late: Counter
+    invalid: Counter
+
+    @classmethod
+    def register(cls, registry: CollectorRegistry) -> "DriftMetrics":
+        def gauge(name: str, doc: str, labels: list[str] = FEATURE) -> Gauge:
+            return Gauge(name, doc, labels, registry=registry)
+
+        return cls(
+            score=gauge(
+                "modeltel_feature_drift_score", "Drift statistic of the column (chi-square divergence)."
+            ),
+            threshold=gauge(
+                "modeltel_feature_drift_threshold", "Score at or above which the window drifted."
+            ),
+            drift=gauge(
+                "modeltel_feature_drift", "1 when the column drifted (persistence alarm / long view)."
+            ),
+            missing=gauge("modeltel_feature_missing_ratio", "Share of rows missing, non-finite or absent."),
+            out_of_range=gauge(
+                "modeltel_feature_out_of_range_ratio", "Share of numbers outside the reference."
+            ),
+            new_category=gauge(
+                "modeltel_feature_new_category_ratio", "Share of categories the reference lacks."
+            ),
+            share=gauge("modeltel_dataset_drift_share", "Share of tested input features drifted.", MODEL),
+            dataset=gauge("modeltel_dataset_drift", "1 when the model's inputs drifted as a whole.", MODEL),
+            multivariate_score=gauge(
+                "modeltel_multivariate_drift_score", "PCA reconstruction-error divergence.", MODEL
+            ),
+            multivariate=gauge(
+                "modeltel_multivariate_drift", "1 when the PCA reconstruction test drifted.", MODEL
+            ),
+            prediction=gauge(
+                "modeltel_prediction_drift", "1 when a prediction or score column drifted.", MODEL
+            ),
+            drift_windows=Counter(
+                "modeltel_feature_drift_windows",
+                "Closed windows in which the column drifted; exemplar: a request from its most-shifted bin.",
+                ["ml_model_name", "ml_model_version", "feature"],
+                registry=registry,
+            ),
+            windows=Counter(
+                "modeltel_drift_windows_closed", "Tumbling windows evaluated.", STREAM, registry=registry
+            ),
+            records=Counter(
+                "modeltel_drift_records",
+                "Prediction records taken by the drift processor, by use (windowed, reference).",
+                [*STREAM, "use"],
+                registry=registry,
+            ),
+            late=Counter(
+                "modeltel_drift_late_records",
+                "Records whose event-time window had closed (beyond allowed_lateness); not counted in drift.",
+                STREAM,
+                registry=registry,
+            ),
+            invalid=Counter(
+                "modeltel_drift_records_invalid",
+                "Prediction records the drift processor could not use fully, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+        )
+
+    def publish(
+        self, model: str, version: str, label: str, result: WindowResult, dataset_share: float | None
+    ) -> None:
+        """Set every gauge of one view from its latest result. With ``dataset_share`` the model
+        verdicts come from the persistence alarms (window view), else from the report (long view)."""
+        report = result.report
+        for feature in report.features:
+            labels = (model, version, feature.name, label)
+            if feature.tested and feature.score is not None and math.isfinite(feature.score):
+                self.score.labels(*labels).set(feature.score)
+                self.threshold.labels(*labels).set(feature.threshold)
+            self.drift.labels(*labels).set(float(result.alarms.get(feature.name, False)))
+            quality = feature.quality
+            self.missing.labels(*labels).set(quality.missing_ratio)
+            if quality.out_of_range_ratio is not None:
+                self.out_of_range.labels(*labels).set(quality.out_of_range_ratio)
+            if quality.new_category_ratio is not None:
+                self.new_category.labels(*labels).set(quality.new_category_ratio)
+        share = result.drift_share
+        self.share.labels(model, version, label).set(share)
+        outputs = [f for f in report.features if f.role in ("prediction", "score")]
+        if dataset_share is not None:
+            dataset = share >= dataset_share
+            prediction = any(result.alarms.get(f.name, False) for f in outputs)
+        else:
+            dataset, prediction = report.dataset_drift, report.prediction_drift
+        self.dataset.labels(model, version, label).set(float(dataset))
+        self.prediction.labels(model, version, label).set(float(prediction))
+        if report.multivariate is not None:
+            if math.isfinite(report.multivariate.score):
+                self.multivariate_score.labels(model, version, label).set(report.multivariate.score)
+            self.multivariate.labels(model, version, label).set(float(report.multivariate.drifted))
+
+    def count_drifted(self, model: str, version: str, result: WindowResult) -> None:
+        """One increment per drifted column of a closed window, with a trace from its most-shifted bin."""
+        for feature in result.report.features:
+            if feature.drifted:
+                traces = result.exemplars.get(feature.name) or []
+                exemplar = trace_exemplar(traces[0]) if traces else None
+                self.drift_windows.labels(model, version, feature.name).inc(exemplar=exemplar)

@@ -1,0 +1,277 @@
+"""``drift`` processor: drift and data-quality metrics from ``modeltel.prediction`` logs.
+
+It observes every batch and passes it on unchanged. Per (model, version) it keeps event-time
+tumbling windows of weighted bin counts (``modeltel.drift.WindowCounts``), evaluates each
+window and the long view when it closes, publishes the verdicts as Prometheus series and on
+the JSON status API, and checkpoints its state so a restart keeps its windows.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter as Tally
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from modeltel.collector.component import Consumer, Host
+from modeltel.collector.processors.drift import status
+from modeltel.collector.processors.drift.checkpoint import read_checkpoint, write_checkpoint
+from modeltel.collector.processors.drift.config import DriftConfig, format_duration
+from modeltel.collector.processors.drift.metrics import DriftMetrics
+from modeltel.collector.processors.drift.records import Rows, decode_batch
+from modeltel.collector.processors.drift.references import Bootstrap, load_profiles
+from modeltel.collector.processors.drift.windows import ModelStream
+from modeltel.collector.signals import Signal
+from modeltel.drift import Profile
+
+_log = logging.getLogger("modeltel.collector")
+Key = tuple[str, str]
+
+
+def _rows_from(rows: Rows, start: int) -> Rows:
+    return Rows(
+        rows.times[start:],
+        rows.weights[start:],
+        rows.trace_ids[start:],
+        rows.features[start:],
+        rows.predictions[start:],
+        rows.probabilities[start:],
+    )
+
+
+class DriftProcessor:
+    def __init__(self, component_id: str, config: DriftConfig, next_consumer: Consumer) -> None:
+        self._id = component_id
+        self._config = config
+        self._next = next_consumer
+        self._dataset_share = config.drift_settings().dataset_share
+        self._window_label = format_duration(config.window)
+        self._long_label = format_duration(config.long_window)
+        self.profiles: dict[Key, Profile] = {}
+        self.streams: dict[Key, ModelStream] = {}
+        self.bootstraps: dict[Key, Bootstrap] = {}
+        self._metrics: DriftMetrics | None = None
+        self._last_warning: dict[str, float] = {}
+        self._timer: asyncio.Task | None = None
+        self._last_checkpoint = time.monotonic()
+        safe_id = component_id.replace("/", "_")
+        self.clock = time.time_ns  # the wall clock, replaceable to replay event time in tests
+        self._checkpoint = config.state_dir / f"{safe_id}.json" if config.state_dir else None
+
+    # lifecycle ------------------------------------------------------------------------------
+
+    async def start(self, host: Host) -> None:
+        self._metrics = DriftMetrics.register(host.registry)
+        self.profiles = load_profiles(self._config.profiles_dir)
+        self._restore()
+        host.add_route(
+            status.PREFIX,
+            status.handler(
+                lambda: self.streams.values(), lambda: self.bootstraps.values(), self._dataset_share
+            ),
+        )
+        self._timer = asyncio.create_task(self._tick_forever())
+
+    async def shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        self.save()
+
+    async def consume(self, signal: Signal, batch: ExportLogsServiceRequest) -> None:
+        try:
+            self.observe(batch)
+        except Exception:  # drift must never cost the pipeline its logs
+            _log.exception("drift: batch skipped after an internal error")
+            self._count_invalid(Tally({"internal_error": 1}))
+        await self._next.consume(signal, batch)
+
+    # ingest ---------------------------------------------------------------------------------
+
+    def observe(self, batch: ExportLogsServiceRequest) -> None:
+        decoded = decode_batch(batch)
+        self.ingest(decoded.groups, decoded.invalid)
+
+    def ingest(self, groups: dict[Key, Rows], invalid: Tally[str]) -> None:
+        """Add decoded rows: one ``WindowCounts.add`` per (stream, window) of the batch."""
+        metrics = self._metrics
+        assert metrics is not None
+        for (model, version), rows in groups.items():
+            stream = self._stream(model, version, rows, invalid)
+            if stream is None:
+                continue
+            done = stream.add(rows)
+            if done.windowed:
+                metrics.records.labels(model, version, "windowed").inc(done.windowed)
+            if done.late:
+                metrics.late.labels(model, version).inc(done.late)
+            if done.future:
+                invalid["future_timestamp"] += done.future
+            self._close_due(stream)
+        self._count_invalid(invalid)
+
+    def _stream(self, model: str, version: str, rows: Rows, invalid: Tally[str]) -> ModelStream | None:
+        """The stream of (model, version), or None while its reference is still being collected
+        (``rows`` then went into the reference, or were counted as unusable)."""
+        key = (model, version)
+        stream = self.streams.get(key)
+        if stream is not None:
+            return stream
+        if len(self.streams) + len(self.bootstraps) >= self._config.max_models and key not in self.bootstraps:
+            invalid["too_many_models"] += len(rows)
+            return None
+        profile = self.profiles.get(key)
+        if profile is not None:
+            stream = self.streams[key] = ModelStream(
+                model, version, profile, "profile", self._config, self._now
+            )
+            return stream
+        if self._config.bootstrap_records == 0:
+            invalid["no_profile"] += len(rows)
+            return None
+        bootstrap = self.bootstraps.get(key)
+        if bootstrap is None:
+            bootstrap = self.bootstraps[key] = Bootstrap(
+                model, version, self._config.bootstrap_records, self._config.prediction_column,
+                self._config.probability_prefix,
+            )  # fmt: skip
+            _log.info("drift: no profile for model %r version %r; the first %d records become its reference",
+                      model, version, bootstrap.size)  # fmt: skip
+        taken = bootstrap.take(rows)
+        assert self._metrics is not None
+        self._metrics.records.labels(model, version, "reference").inc(taken)
+        if not bootstrap.full:
+            return None
+        del self.bootstraps[key]
+        try:
+            profile = bootstrap.build()
+        except Exception as error:  # a reference that cannot be built must not stop the others
+            _log.warning(
+                "drift: reference for model %r version %r could not be built: %s", model, version, error
+            )
+            invalid["reference_unbuildable"] += len(rows) - taken
+            return None
+        self.profiles[key] = profile
+        stream = self.streams[key] = ModelStream(
+            model, version, profile, "bootstrap", self._config, self._now
+        )
+        rest = _rows_from(rows, taken)
+        if len(rest):
+            done = stream.add(rest)
+            self._metrics.records.labels(model, version, "windowed").inc(done.windowed)
+            if done.late:
+                self._metrics.late.labels(model, version).inc(done.late)
+        return None
+
+    def _now(self) -> int:
+        return self.clock()
+
+    def _count_invalid(self, invalid: Tally[str]) -> None:
+        assert self._metrics is not None
+        now = time.monotonic()
+        for reason, count in invalid.items():
+            if not count:
+                continue
+            self._metrics.invalid.labels(reason).inc(count)
+            if now - self._last_warning.get(reason, -60.0) >= 60.0:  # at most one line per reason a minute
+                self._last_warning[reason] = now
+                _log.warning("drift: %d prediction record(s) not fully usable: %s", count, reason)
+
+    # windows --------------------------------------------------------------------------------
+
+    def _close_due(self, stream: ModelStream, now_ns: int | None = None) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        for start in stream.due(now_ns):
+            window, long = stream.close(start)
+            model, version = stream.model, stream.version
+            metrics.windows.labels(model, version).inc()
+            metrics.publish(model, version, self._window_label, window, self._dataset_share)
+            metrics.publish(model, version, self._long_label, long, None)
+            metrics.count_drifted(model, version, window)
+        if stream.rejected:
+            self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
+            stream.rejected = 0
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Close what the wall clock says is over; checkpoint when due."""
+        for stream in list(self.streams.values()):
+            self._close_due(stream, now_ns)
+        if time.monotonic() - self._last_checkpoint >= self._config.checkpoint_interval:
+            self.save()
+
+    async def _tick_forever(self) -> None:
+        interval = min(1.0, self._config.window / 4)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self.tick()
+            except Exception:
+                _log.exception("drift: periodic window check failed")
+
+    # checkpoints ----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "streams": [
+                {
+                    **stream.state(),
+                    "profile": stream.profile.to_json() if stream.source == "bootstrap" else None,
+                }
+                for stream in self.streams.values()
+            ],
+            "bootstraps": [
+                {"model": b.model, "version": b.version, **b.state()} for b in self.bootstraps.values()
+            ],
+        }
+
+    def save(self) -> None:
+        self._last_checkpoint = time.monotonic()
+        if self._checkpoint is None:
+            return
+        try:
+            write_checkpoint(self._checkpoint, self.state())
+        except Exception:
+            _log.exception("drift: checkpoint %s not written", self._checkpoint)
+
+    def _restore(self) -> None:
+        if self._checkpoint is None:
+            return
+        state = read_checkpoint(self._checkpoint)
+        if state is None:
+            return
+        for saved in state.get("streams", []):
+            try:
+                self._restore_stream(saved)
+            except Exception as error:
+                _log.warning("drift: saved windows of model %r version %r ignored: %s",
+                             saved.get("model"), saved.get("version"), error)  # fmt: skip
+        for saved in state.get("bootstraps", []):
+            key = (saved["model"], saved["version"])
+            if key in self.streams or key in self.profiles:
+                continue
+            bootstrap = Bootstrap(*key, self._config.bootstrap_records, self._config.prediction_column,
+                                  self._config.probability_prefix)  # fmt: skip
+            bootstrap.restore(saved)
+            self.bootstraps[key] = bootstrap
+        _log.info("drift: restored %d stream(s) and %d reference(s) in progress from %s",
+                  len(self.streams), len(self.bootstraps), self._checkpoint)  # fmt: skip
+
+    def _restore_stream(self, saved: dict[str, Any]) -> None:
+        key = (saved["model"], saved["version"])
+        profile = self.profiles.get(key)
+        source = "profile"
+        if profile is None and saved.get("profile"):
+            profile, source = Profile.from_json(saved["profile"]), "bootstrap"
+            self.profiles[key] = profile
+        if profile is None:
+            raise ValueError("its profile is no longer in profiles_dir")
+        stream = ModelStream(*key, profile, source, self._config, self._now)
+        stream.restore(saved)
+        self.streams[key] = stream
+        if stream.last_long is not None:
+            assert self._metrics is not None
+            self._metrics.publish(*key, self._long_label, stream.last_long, None)
