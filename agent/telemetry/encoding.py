@@ -5,7 +5,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
@@ -13,6 +12,7 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from modeltel.agent.telemetry.log_wire import LogWriter
 from modeltel.agent.telemetry.spans import SpanRecord
 
 
@@ -48,13 +48,14 @@ class Origin:
 
     resource: Resource
     scope: InstrumentationScope
+    log_writer: LogWriter
 
     @classmethod
     def create(cls, resource_attributes: Mapping[str, Any], scope_name: str, scope_version: str) -> "Origin":
-        return cls(
-            Resource(attributes=key_values(resource_attributes)),
-            InstrumentationScope(name=scope_name, version=scope_version),
-        )
+        resource = Resource(attributes=key_values(resource_attributes))
+        scope = InstrumentationScope(name=scope_name, version=scope_version)
+        writer = LogWriter(resource.SerializeToString(), scope.SerializeToString(), YIELD_EVERY)
+        return cls(resource, scope, writer)
 
 
 def encode_spans(records: Sequence[SpanRecord], origin: Origin) -> bytes:
@@ -100,32 +101,7 @@ class LogEvent:
 
 
 def encode_logs(records: Iterable[LogEvent], origin: Origin) -> bytes:
-    request = ExportLogsServiceRequest()
-    resource_logs = request.resource_logs.add()
-    resource_logs.resource.CopyFrom(origin.resource)
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.CopyFrom(origin.scope)
-    add = scope_logs.log_records.add
-    for index, record in enumerate(records):
-        if index % YIELD_EVERY == YIELD_EVERY - 1:
-            time.sleep(0)
-        log = add(
-            time_unix_nano=record.time_ns,
-            observed_time_unix_nano=record.time_ns,
-            severity_number=9,
-            severity_text="INFO",
-            event_name=record.event_name,
-            body=AnyValue(string_value=record.body),
-            attributes=record.attributes,
-        )
-        if record.record_id is not None:
-            key, value = record.record_id
-            log.attributes.add(key=key, value=AnyValue(string_value=value))
-        if record.trace_id:
-            log.trace_id = record.trace_id.to_bytes(16, "big")
-            log.span_id = record.span_id.to_bytes(8, "big")
-            log.flags = 1
-    return request.SerializeToString()
+    return origin.log_writer.encode(records)
 
 
 def encode_metrics(metrics: Sequence[Metric], origin: Origin) -> bytes:
