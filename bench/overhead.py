@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
         "--variants",
-        default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%",
+        default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%,modeltel-100%-collector-down",
         help="comma-separated",
     )
     args = parser.parse_args()
