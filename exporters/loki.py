@@ -18,15 +18,14 @@ from typing import Literal
 
 import orjson
 from google.protobuf import json_format
-from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from pydantic import Field
 
-from modeltel.collector.component import Factory, Host
+from modeltel.collector.component import Factory
 from modeltel.collector.signals import Signal
-from modeltel.exporters.sending import QueueSender, SendingConfig
+from modeltel.exporters.sending import QueuedExporter, QueueSender, SendingConfig
 from modeltel.exporters.transports import Compression, HttpTransport, TlsConfig
 from modeltel.semconv import ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_PREDICTION_ID
 
@@ -103,7 +102,7 @@ def _labels(service: str, model: str, level: str) -> dict[str, str]:
     return labels
 
 
-class LokiExporter:
+class LokiExporter(QueuedExporter):
     def __init__(self, component_id: str, config: LokiConfig) -> None:
         self._config = config
         headers = dict(config.headers)
@@ -123,17 +122,6 @@ class LokiExporter:
                 self._url, orjson.dumps(document), "application/json", self._config.timeout
             )
         return 0
-
-    async def start(self, host: Host) -> None:
-        await self._transport.start()
-        await self._sender.start(host)
-
-    async def shutdown(self) -> None:
-        await self._sender.shutdown()
-        await self._transport.stop()
-
-    async def consume(self, signal: Signal, batch: Message) -> None:
-        await self._sender.consume(signal, batch)
 
 
 FACTORY = Factory(

@@ -9,9 +9,9 @@ endpoint rejects through OTLP partial success are counted as dropped.
 from google.protobuf.message import DecodeError, Message
 from pydantic import Field
 
-from modeltel.collector.component import Factory, Host
+from modeltel.collector.component import Factory
 from modeltel.collector.signals import SIGNAL_TYPES, Signal
-from modeltel.exporters.sending import QueueSender, SendingConfig
+from modeltel.exporters.sending import QueuedExporter, QueueSender, SendingConfig
 from modeltel.exporters.transports import Compression, GrpcTransport, HttpTransport, TlsConfig
 
 PROTOBUF = "application/x-protobuf"
@@ -59,7 +59,7 @@ class OtlpHttpConfig(SendingConfig):
         return override or f"{self.endpoint.rstrip('/')}{SIGNAL_TYPES[signal].http_path}"
 
 
-class OtlpGrpcExporter:
+class OtlpGrpcExporter(QueuedExporter):
     def __init__(self, component_id: str, config: OtlpGrpcConfig) -> None:
         self._config = config
         self._transport = GrpcTransport(config.endpoint, config.headers, config.compression, config.tls)
@@ -69,19 +69,8 @@ class OtlpGrpcExporter:
         response = await self._transport.export(EXPORT_METHODS[signal], payload, self._config.timeout)
         return rejected_items(signal, response)
 
-    async def start(self, host: Host) -> None:
-        await self._transport.start()
-        await self._sender.start(host)
 
-    async def shutdown(self) -> None:
-        await self._sender.shutdown()
-        await self._transport.stop()
-
-    async def consume(self, signal: Signal, batch: Message) -> None:
-        await self._sender.consume(signal, batch)
-
-
-class OtlpHttpExporter:
+class OtlpHttpExporter(QueuedExporter):
     def __init__(self, component_id: str, config: OtlpHttpConfig) -> None:
         self._config = config
         self._transport = HttpTransport(config.headers, config.compression, config.tls)
@@ -94,17 +83,6 @@ class OtlpHttpExporter:
             if reply.headers.get("Content-Type", "").startswith(PROTOBUF)
             else 0
         )
-
-    async def start(self, host: Host) -> None:
-        await self._transport.start()
-        await self._sender.start(host)
-
-    async def shutdown(self) -> None:
-        await self._sender.shutdown()
-        await self._transport.stop()
-
-    async def consume(self, signal: Signal, batch: Message) -> None:
-        await self._sender.consume(signal, batch)
 
 
 GRPC_FACTORY = Factory(

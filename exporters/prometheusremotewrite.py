@@ -21,7 +21,6 @@ import random
 import struct
 import time
 import weakref
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import cramjam
@@ -33,6 +32,7 @@ from modeltel.collector.component import Factory, Host
 from modeltel.collector.signals import Signal
 from modeltel.exporters import remote_write_proto as prompb
 from modeltel.exporters.prometheus import PrometheusConfig, Series, SeriesStore, untranslated_counter
+from modeltel.exporters.retry import parse_retry_after
 
 _log = logging.getLogger("modeltel.collector")
 
@@ -97,19 +97,6 @@ def write_request(series: list[Series], timestamp_ms: int, expired: list[Series]
     for family, one in families.items():
         request.metadata.add(type=_METRIC_TYPES[one.kind], metric_family_name=family, help=one.help)
     return request
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class RemoteWriteExporter:
@@ -191,7 +178,7 @@ class RemoteWriteExporter:
                 return
             if status and status not in RETRYABLE:
                 break
-            wait = retry_after_seconds(retry_after)
+            wait = parse_retry_after(retry_after)
             if wait is None:
                 wait = backoff * random.uniform(0.5, 1.0)
                 backoff = min(backoff * 2, 30.0)

@@ -6,7 +6,9 @@ fails retryably (:class:`RetryableError`, optionally with the delay the backend 
 """
 
 import random
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from pydantic import Field
 
@@ -66,11 +68,14 @@ class Backoff:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is rare for APIs and is ignored)."""
-    if value is None:
+    """Retry-After in seconds, from either form HTTP allows (delta-seconds or an HTTP-date)."""
+    if not value:
         return None
     try:
         seconds = float(value.strip())
     except ValueError:
-        return None
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
     return seconds if seconds >= 0 else None

@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from google.protobuf.message import Message
 from pydantic import Field
@@ -247,3 +248,22 @@ def _runs_by_signal(entries: list[Entry]) -> list[tuple[Signal, list[Entry]]]:
         else:
             runs.append((entry.signal, [entry]))
     return runs
+
+
+class QueuedExporter:
+    """The lifecycle of an exporter that sends through a ``QueueSender`` over a transport:
+    the transport opens before the queue starts draining and closes after it has drained."""
+
+    _transport: Any
+    _sender: QueueSender
+
+    async def start(self, host: Host) -> None:
+        await self._transport.start()
+        await self._sender.start(host)
+
+    async def shutdown(self) -> None:
+        await self._sender.shutdown()
+        await self._transport.stop()
+
+    async def consume(self, signal: Signal, batch: Message) -> None:
+        await self._sender.consume(signal, batch)

@@ -107,8 +107,8 @@ class Counter(_Instrument):
         return _sum(self, values, now_ns, self._start_ns)
 
 
-class ObservableCounter(_Instrument):
-    """A cumulative count read at export time from ``observe``."""
+class _Observed(_Instrument):
+    """Values read from ``observe`` at export time, not recorded on the request path."""
 
     def __init__(
         self,
@@ -119,22 +119,16 @@ class ObservableCounter(_Instrument):
     ) -> None:
         super().__init__(name, unit, description)
         self._observe = observe
+
+
+class ObservableCounter(_Observed):
+    """A cumulative count."""
 
     def to_otlp(self, now_ns: int) -> Metric | None:
         return _sum(self, list(self._observe()), now_ns, self._start_ns)
 
 
-class ObservableGauge(_Instrument):
-    def __init__(
-        self,
-        name: str,
-        unit: str,
-        description: str,
-        observe: Callable[[], Iterable[tuple[Attributes, float]]],
-    ) -> None:
-        super().__init__(name, unit, description)
-        self._observe = observe
-
+class ObservableGauge(_Observed):
     def to_otlp(self, now_ns: int) -> Metric | None:
         points = [_number_point(attributes, value, now_ns) for attributes, value in self._observe()]
         return Metric(

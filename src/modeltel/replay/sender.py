@@ -12,11 +12,12 @@ import gzip
 import random
 import time
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+from modeltel.exporters.retry import parse_retry_after
 
 RETRYABLE = frozenset({429, 502, 503, 504})
 INITIAL_BACKOFF_S = 0.5
@@ -40,19 +41,6 @@ def logs_url(endpoint: str) -> str:
     """``/v1/logs`` appended to a base endpoint, as for ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
     endpoint = endpoint.rstrip("/")
     return endpoint if endpoint.endswith("/v1/logs") else f"{endpoint}/v1/logs"
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 class OtlpLogSender:
@@ -90,7 +78,7 @@ class OtlpLogSender:
                     if response.status not in RETRYABLE:
                         text = body.decode(errors="replace").strip()[:300]
                         return Outcome(records, f"HTTP {response.status}: {text}", retries)
-                    wait = retry_after_seconds(response.headers.get("Retry-After"))
+                    wait = parse_retry_after(response.headers.get("Retry-After"))
                     problem = f"HTTP {response.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                 wait, problem = None, f"{type(error).__name__}: {error}"
