@@ -66,7 +66,7 @@ class DriftMetrics:
                 "modeltel_feature_new_category_ratio", "Share of categories the reference lacks."
             ),
             type_error=gauge(
-                "modeltel_feature_type_error_ratio", "Share of values of the wrong type (e.g. text in a number)."
+                "modeltel_feature_type_error_ratio", "Share of values of the wrong type (e.g. text)."
             ),
             absent=gauge("modeltel_feature_absent", "1 when the column was absent from every row (schema)."),
             unexpected=gauge(
