@@ -25,9 +25,7 @@ from tests.conftest import (
     Collector,
     Prometheus,
     agent_env,
-    attribute_map,
     clean_env,
-    exported_log_records,
     free_port,
     launch_collector,
     launch_model_server,
@@ -396,60 +394,55 @@ def test_drift_is_found_on_the_shifted_features_only(drifted_stack: DriftedStack
     assert has_exemplars(prometheus, 'modeltel_feature_drift_windows_total{feature="petal_length"}')
 
 
+def service_records(loki: Sink, service: str) -> list:
+    """Log records of one service.name that reached Loki's OTLP endpoint."""
+
+    def name(resource: object) -> str:
+        return {a.key: a.value.string_value for a in resource.resource.attributes}.get("service.name", "")
+
+    return [
+        record
+        for message in loki.messages("/otlp/v1/logs")
+        for resource in message.resource_logs
+        if name(resource) == service
+        for scope in resource.scope_logs
+        for record in scope.log_records
+    ]
+
+
+def attributes_of(record: object) -> dict[str, str]:
+    return {a.key: a.value.string_value for a in record.attributes}
+
+
 def test_prediction_logs_reach_loki_with_what_the_queries_and_trace_links_read(
     drifted_stack: DriftedStack,
 ) -> None:
     """Loki's OTLP ingestion makes service.name the index label service_name and keeps record
     attributes and the trace id as structured metadata (ml_model_name, ml_model_version,
     trace_id): what the dashboards' LogQL, the panel links and the trace_id derived field use."""
-
-    def service(resource: object) -> str:
-        return {a.key: a.value.string_value for a in resource.resource.attributes}.get("service.name", "")
-
-    records = [
-        record
-        for message in drifted_stack.loki.messages("/otlp/v1/logs")
-        for resource in message.resource_logs
-        if service(resource) == "iris-test"
-        for scope in resource.scope_logs
-        for record in scope.log_records
-    ]
+    records = service_records(drifted_stack.loki, "iris-test")
     assert records
     for record in records:
         assert record.event_name == "modeltel.prediction"
-        attributes = {a.key: a.value.string_value for a in record.attributes}
+        attributes = attributes_of(record)
         assert (attributes["ml.model.name"], attributes["ml.model.version"]) == ("iris-classifier", "1")
         assert len(record.trace_id) == 16
 
 
-def test_traffic_generator_sends_labels_for_returned_prediction_ids(tmp_path: Path) -> None:
-    """--labels-to: modeltel.label records carrying ids the server returned and the true species."""
-    with running_sink() as sink:
-        collector = launch_collector(tmp_path, verbosity="detailed")
-        try:
-            env = agent_env(collector, MODELTEL_MODEL_NAME="iris-classifier")
-            server = launch_model_server(tmp_path, env)
-            completed = start_process(
-                [sys.executable, str(EXAMPLES / "traffic.py"), "--url", server.url, "--rate", "20",
-                 "--seconds", "2.5", "--label-share", "1", "--labels-to", sink.url],
-                tmp_path / "traffic.log", clean_env(),
-            )  # fmt: skip
-            assert completed.popen.wait(30) == 0, completed.log()
-            server.process.stop()
-            time.sleep(1.5)  # the debug exporter's last interval
-        finally:
-            collector.process.stop()
-    predicted = {
-        attribute_map(record["attributes"])["modeltel.prediction.id"]
-        for _, record in exported_log_records(collector.process.log())
-        if record.get("eventName") == "modeltel.prediction"
-    }
-    labels = [r for r in sink.log_records() if r.event_name == "modeltel.label"]
-    sent = int(re.search(r"(\d+) labelled", completed.log()).group(1))
-    assert len(labels) == sent > 20
+def test_traffic_generator_labels_the_predictions_it_was_served(drifted_stack: DriftedStack) -> None:
+    """--labels-to: modeltel.label records for ids the server returned, with the true species."""
+    labels = service_records(drifted_stack.loki, "traffic-labels")
+    assert len(labels) > 20
     species = {"setosa", "versicolor", "virginica"}
     for record in labels:
-        attributes = {a.key: a.value.string_value for a in record.attributes}
-        assert attributes["modeltel.prediction.id"] in predicted
-        assert attributes["ml.model.name"] == "iris-classifier"
+        attributes = attributes_of(record)
+        assert record.event_name == "modeltel.label"
+        assert (attributes["ml.model.name"], attributes["ml.model.version"]) == ("iris-classifier", "1")
         assert json.loads(record.body.string_value)["label"] in species
+    labelled = {attributes_of(record)["modeltel.prediction.id"] for record in labels}
+
+    def predicted() -> set[str]:
+        records = service_records(drifted_stack.loki, "iris-test")
+        return {attributes_of(record)["modeltel.prediction.id"] for record in records}
+
+    wait_until(lambda: labelled <= predicted(), timeout=10, what="the labelled predictions")
