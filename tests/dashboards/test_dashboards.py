@@ -446,3 +446,15 @@ def test_traffic_generator_labels_the_predictions_it_was_served(drifted_stack: D
         return {attributes_of(record)["modeltel.prediction.id"] for record in records}
 
     wait_until(lambda: labelled <= predicted(), timeout=10, what="the labelled predictions")
+
+
+def test_trace_to_metrics_queries_return_data_for_the_traced_service(drifted_stack: DriftedStack) -> None:
+    """The Jaeger datasource's tracesToMetrics queries, with $__tags as Grafana fills them from
+    a span of the example server (service.name -> job), run against the real Prometheus."""
+    settings = provisioned_datasources()["jaeger"]["jsonData"]["tracesToMetrics"]
+    tags = ", ".join(
+        f'{tag["value"]}="iris-test"' for tag in settings["tags"] if tag["key"] == "service.name"
+    )
+    for query in settings["queries"]:
+        promql = query["query"].replace("$$__tags", tags)
+        wait_until(lambda promql=promql: finite_result(drifted_stack.prometheus, promql), what=query["name"])
