@@ -2,6 +2,7 @@
 every panel run against a real Prometheus scraping a real collector (the compose config's
 pipelines), fed by the example server with the agent and the traffic generator's drifted traffic."""
 
+import html
 import json
 import math
 import re
@@ -232,6 +233,18 @@ def test_provisioning_points_at_the_dashboards() -> None:
     mounts = compose["services"]["grafana"]["volumes"]
     assert f"./dashboards:{provider['options']['path']}:ro" in mounts
     assert "./dashboards/provisioning:/etc/grafana/provisioning:ro" in mounts
+
+
+@pytest.mark.parametrize(
+    "svg", sorted((REPO / "docs" / "images").glob("*-dashboard.svg")), ids=lambda p: p.name
+)
+def test_layout_diagrams_in_the_docs_show_the_dashboards_panels(svg: Path) -> None:
+    """docs/walkthrough.md's layout schematics were drawn from the dashboard JSON: every panel
+    title must still be in them (a renamed or added panel means redrawing the diagram)."""
+    dashboard = load(REPO / "dashboards" / svg.name.replace("-dashboard.svg", ".json"))
+    text = " ".join(html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg.read_text()))
+    for panel in panels(dashboard):
+        assert panel["title"] in text, f"{svg.name} lacks {panel['title']!r}"
 
 
 # --- end to end ---------------------------------------------------------------------------
