@@ -66,9 +66,6 @@ PERFORMANCE_RULES = {
     "ModelEstimatedPerformanceBelowBaseline",
     "ModelLabelCoverageStalled",
 }
-# Over modeltel_unexpected_features, which the dashboards branch (issue 7) adds to the drift
-# processor; skipped while the collector does not export it.
-UNEXPECTED_FEATURE_RULES = {"ModelUnexpectedFeatures"}
 SELECTOR = re.compile(r"(?<![\w:])(modeltel[_:][\w:]*|http_server_[\w]*|up)(?![\w:(])(\{[^}]*\})?")
 
 
@@ -465,8 +462,6 @@ def test_every_rule_evaluates_on_live_data(run: Run, rule: Rule) -> None:
     prometheus = run.prometheus
     if rule.name in PERFORMANCE_RULES and not prometheus.query("modeltel_model_performance"):
         pytest.skip("no modeltel_model_performance series yet (issue 6)")
-    if rule.name in UNEXPECTED_FEATURE_RULES and not prometheus.query("modeltel_unexpected_features"):
-        pytest.skip("the collector does not export modeltel_unexpected_features yet")
     response = httpx.get(f"{prometheus.url}/api/v1/rules").json()
     [loaded] = [r for g in response["data"]["groups"] for r in g["rules"] if r["name"] == rule.name]
     assert loaded["health"] == "ok", loaded.get("lastError")

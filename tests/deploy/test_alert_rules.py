@@ -164,3 +164,39 @@ def test_entrypoint_writes_every_secret_the_config_reads(tmp_path: Path) -> None
     assert referenced, "the config reads no secret file"
     written = {f"{SECRETS_DIR}/{path.name}" for path in secrets.iterdir()}
     assert referenced <= written, "the config reads a secret the entrypoint does not write"
+
+
+def test_compose_mounts_the_rules_and_alertmanager_files_where_the_configs_expect_them() -> None:
+    completed = run(require_binary("docker-compose"), "-f", "docker-compose.yml", "config")
+    assert completed.returncode == 0, completed.stderr
+    services = yaml.safe_load(completed.stdout)["services"]
+
+    def binds(service: dict) -> dict[str, str]:
+        """Mount target -> repository path, for the bind mounts of one service."""
+        found = {}
+        for entry in service["volumes"]:
+            source, target, *_ = entry.split(":")
+            if source.startswith("/"):
+                found[target] = str(Path(source).relative_to(REPO))
+        return found
+
+    prometheus = binds(services["prometheus"])
+    config_dir = Path(next(t for t, s in prometheus.items() if s == "deploy/prometheus.yml")).parent
+    for pattern in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["rule_files"]:
+        assert prometheus[str(config_dir / Path(pattern).parent)] == "deploy/prometheus/rules"
+    alertmanager = services["alertmanager"]
+    mounted = {source: target for target, source in binds(alertmanager).items()}
+    config_target = next(
+        a.split("=", 1)[1] for a in alertmanager["command"] if a.startswith("--config.file=")
+    )
+    assert mounted.get("deploy/alertmanager") == str(Path(config_target).parent)  # templates/ beside it
+    assert alertmanager["entrypoint"][-1] == f"{Path(config_target).parent}/entrypoint.sh"
+    assert SECRETS_DIR in alertmanager["tmpfs"]
+    assert set(alertmanager["environment"]) == {
+        "MODELTEL_ALERT_SLACK_API_URL", "MODELTEL_ALERT_SMTP_PASSWORD", "MODELTEL_ALERT_WEBHOOK_TOKEN",
+    }  # fmt: skip
+    webhook = services["retrain-webhook"]["environment"]
+    assert webhook["MODELTEL_RETRAIN_TOKEN"] == alertmanager["environment"]["MODELTEL_ALERT_WEBHOOK_TOKEN"]
+    [receiver] = [r for r in alertmanager_config()["receivers"] if r["name"] == "retrain-webhook"]
+    assert receiver["webhook_configs"][0]["url"] == "http://retrain-webhook:9095/alerts"
+    assert "9095" in " ".join(services["retrain-webhook"]["command"])
