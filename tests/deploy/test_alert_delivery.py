@@ -62,6 +62,7 @@ WEBHOOK_TOKEN = "test-token-from-the-environment"
 PERFORMANCE_RULES = {
     "modeltel:model_performance:ratio_to_baseline",
     "modeltel:model_performance_estimated:ratio_to_baseline",
+    "modeltel:model_performance_estimated_upper:ratio_to_baseline",
     "ModelPerformanceBelowBaseline",
     "ModelEstimatedPerformanceBelowBaseline",
     "ModelLabelCoverageStalled",
