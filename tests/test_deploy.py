@@ -14,6 +14,7 @@ from tests.conftest import BIN, REPO, require_binary
 
 DEFAULT_SERVICES = {
     "collector", "model-server", "traffic", "prometheus", "alertmanager", "loki", "jaeger", "grafana",
+    "retrain-webhook",
 }  # fmt: skip
 SCALE_SERVICES = {
     "otel-gateway", "collector-replica-1", "collector-replica-2",
@@ -22,9 +23,6 @@ SCALE_SERVICES = {
 # One-shot or load-generating services, and the contrib gateway: its image is built FROM
 # scratch, with no shell or HTTP client to run a health check command in.
 WITHOUT_HEALTH_CHECK = {"traffic", "scaled-traffic-a", "scaled-traffic-b", "otel-gateway"}
-# Written on the i7-alerts branch (alert rules, Alertmanager config); mounted here. Until both
-# branches are merged they may be absent. After the merge, delete this set.
-FROM_THE_ALERTS_BRANCH = {"deploy/prometheus/rules", "deploy/alertmanager/alertmanager.yml"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -104,8 +102,7 @@ def test_compose_file_is_valid_and_enables_the_agent_by_env_var(compose: dict) -
             if not mount.bind:
                 continue
             assert mount.read_only, f"{name}: {mount.source} is mounted writable"
-            if mount.source not in FROM_THE_ALERTS_BRANCH:
-                assert Path(REPO, mount.source).exists(), f"{name}: {mount.source}"
+            assert Path(REPO, mount.source).exists(), f"{name}: {mount.source}"
     for name in ("prometheus", "loki", "grafana", "alertmanager", "collector"):
         assert any(not m.bind for m in mounts(services[name])), f"{name} keeps no data"
     assert "--enable-feature=exemplar-storage" in services["prometheus"]["command"]
