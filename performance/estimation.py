@@ -72,7 +72,7 @@ class PerformanceEstimator:
         calibration_other: dict[str, CalibrationMap] | None = None,
         level: float = 0.95,
         draws: int = 300,
-        max_band_rows: int = 20_000,
+        max_band_rows: int = 5_000,
         seed: int = 0,
     ) -> None:
         if len(classes) < 2:
@@ -272,11 +272,11 @@ def _auc_draws(score: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.nda
     """ROC AUC of ``score`` for each row of ``positive`` (draws, n), tie-aware, weighted."""
     distinct, group = np.unique(score, return_inverse=True)
     order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(distinct.size))
-    pos_w = positive[:, order] * w[order]
-    neg_w = ~positive[:, order] * w[order]
-    pos = np.add.reduceat(pos_w, starts, axis=1)
-    neg = np.add.reduceat(neg_w, starts, axis=1)
+    pos = positive[:, order] * w[order]
+    neg = ~positive[:, order] * w[order]
+    if distinct.size < score.size:  # ties: pool each score's rows first (half credit within)
+        starts = np.searchsorted(group[order], np.arange(distinct.size))
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
     below = np.cumsum(neg, axis=1) - neg
     with np.errstate(divide="ignore", invalid="ignore"):
         return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
