@@ -38,3 +38,7 @@ def test_proba_matrix_from_wire_rows() -> None:
     assert np.isnan(got[5]).all() and np.isnan(got[6, 0]) and got[6, 1] == 0.7
     # keys canonicalised like labels: a model with integer classes sends "0", "1"
     np.testing.assert_allclose(proba_matrix([{"0": 0.25, "1": 0.75}], ["0", "1"]), [[0.25, 0.75]])
+    # all-dict batches take a C-level path; a bool or a missing class there falls back per row
+    flagged = proba_matrix([{"0": 0.5, "1": 0.5}, {"0": True, "1": 0.5}, {"1": 1.0}], ["0", "1"])
+    assert flagged[0].tolist() == [0.5, 0.5] and np.isnan(flagged[1, 0]) and np.isnan(flagged[2, 0])
+    assert proba_matrix([], ["0", "1"]).shape == (0, 2)
