@@ -269,16 +269,36 @@ def build_profile(
         multivariate = like.multivariate
     else:
         multivariate = _multivariate(features, table, seed)
+    performance = _performance(
+        table, target_column, list(prediction_columns), task, positive_class, probability_prefix, seed
+    )
     return Profile(
         model=model,
         version=version,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         rows=float(rows),
-        features=features,
+        features=_output_roles(features, performance),
         multivariate=multivariate,
-        performance=_performance(table, target_column, list(prediction_columns), task, positive_class,
-                                 probability_prefix, seed),
-    )  # fmt: skip
+        performance=performance,
+    )
+
+
+def _output_roles(
+    features: list[FeatureProfile], performance: PerformanceProfile | None
+) -> list[FeatureProfile]:
+    """The columns the performance baseline read as the model's outputs (its prediction and
+    ``proba_<class>`` columns) get the output roles even when not named with
+    ``--prediction-column``/``--score-column``: they are not inputs, and the drift processor
+    reads them from the body's ``prediction`` and ``probabilities``, not its ``features``."""
+    if performance is None:
+        return features
+    outputs = {name: "score" for name in performance.probability_columns().values()}
+    if performance.prediction is not None:
+        outputs[performance.prediction] = "prediction"
+    return [
+        f.model_copy(update={"role": outputs[f.name]}) if f.role == "feature" and f.name in outputs else f
+        for f in features
+    ]
 
 
 def _performance(

@@ -41,6 +41,12 @@ def test_multiclass_section_round_trips() -> None:
     assert set(section.baseline_sd) >= {"accuracy", "f1", "roc_auc"}
     assert section.probability_columns()["barolo"] == "proba_barolo"
     assert PerformanceEstimator.from_profile(profile).classes == section.classes
+    # the outputs the baseline read are outputs for drift too, though not named as such
+    roles = {f.name: f.role for f in profile.features}
+    assert (
+        roles["prediction"] == "prediction" and roles["proba_barolo"] == "score" and roles["f0"] == "feature"
+    )
+    assert roles["label"] == "target"
 
 
 def test_binary_section_and_positive_class() -> None:
