@@ -8,7 +8,7 @@ calibrated probabilities, the profile's baseline, and per-segment (fairness) met
 
 from modeltel.performance.baseline import PerformanceProfile, performance_of
 from modeltel.performance.calibration import CalibrationMap
-from modeltel.performance.estimation import Estimate, PerformanceEstimator
+from modeltel.performance.estimation import Estimate, PerformanceEstimator, estimation_gap
 from modeltel.performance.labels import PerformanceInputError, class_labels, proba_matrix
 from modeltel.performance.realized import classification_metrics, regression_metrics
 
@@ -20,6 +20,7 @@ __all__ = [
     "PerformanceProfile",
     "class_labels",
     "classification_metrics",
+    "estimation_gap",
     "performance_of",
     "proba_matrix",
     "regression_metrics",

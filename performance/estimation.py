@@ -195,6 +195,14 @@ class PerformanceEstimator:
         return out
 
 
+def estimation_gap(estimates: dict[str, Estimate], realized: dict[str, float]) -> dict[str, float]:
+    """Realized minus estimated for each metric both have, once a window's labels are in.
+
+    Negative: the model did worse than its inputs explain (concept drift, or calibration that
+    does not transfer); compare with the band (``Estimate.covers``) to tell noise from signal."""
+    return {name: realized[name] - e.value for name, e in estimates.items() if name in realized}
+
+
 def _kish(w: np.ndarray) -> float:
     return float(w.sum() ** 2 / max(np.dot(w, w), 1e-300))
 

@@ -17,6 +17,7 @@ from modeltel.performance import (
     PerformanceEstimator,
     PerformanceInputError,
     classification_metrics,
+    estimation_gap,
 )
 from tests.performance import simulation as sim
 
@@ -114,6 +115,13 @@ def test_concept_drift_breaks_coverage(estimators, kind) -> None:
     concept = sim.BINARY_TRUE * [-1, 1] if kind == "binary" else sim.MULTI_TRUE[::-1]
     coverage, gaps = _coverage(kind, estimators[kind], windows=40, n=500, shift=0.0, concept=concept)
     assert coverage["accuracy"] < 0.2 and gaps["accuracy"] > 0.1, (coverage, gaps)
+    rng = np.random.default_rng(9)
+    y, proba = (sim.binary if kind == "binary" else sim.multiclass)(rng, sim.features(rng, 2_000), concept)
+    estimator = estimators[kind]
+    realized = classification_metrics(y, proba.argmax(axis=1), proba, classes=estimator.classes,
+                                      positive=estimator.positive)  # fmt: skip
+    gap = estimation_gap(estimator.estimate(proba), realized)
+    assert set(gap) == set(METRICS) and gap["accuracy"] < -0.1
 
 
 def test_without_calibration_estimates_are_biased(estimators) -> None:
