@@ -32,7 +32,7 @@ from modeltel.drift.profile import Profile, ProfileError
 from modeltel.drift.tables import TableColumn, columns
 from modeltel.performance.baseline import HIGHER_IS_BETTER, PerformanceProfile
 from modeltel.performance.estimation import PerformanceEstimator
-from modeltel.performance.labels import PerformanceInputError
+from modeltel.performance.labels import PerformanceInputError, class_labels
 from modeltel.performance.realized import classification_metrics, regression_metrics
 
 DEFAULT_TOLERANCE = 0.05
@@ -139,13 +139,22 @@ def _realized(section: PerformanceProfile, table: dict, report: PerformanceRepor
         return {}, 0
     _note_dropped(report, keep, "label, prediction or probability missing")
     try:
+        labels, predicted = class_labels(y[keep], "labels"), class_labels(pred[keep], "predictions")
+        known = np.isin(labels, section.classes) & np.isin(predicted, section.classes)
+        if not known.all():
+            seen = set(labels[~known].tolist()) | set(predicted[~known].tolist())
+            strangers = sorted(seen - set(section.classes))[:5]
+            report.notes.append(
+                f"{int((~known).sum())} rows left out: label or prediction not a profile class {strangers}"
+            )
+        rows = np.flatnonzero(keep)[known]
         metrics = classification_metrics(
-            y[keep], pred[keep], None if proba is None else proba[keep], classes=section.classes,
+            labels[known], predicted[known], None if proba is None else proba[rows], classes=section.classes,
             positive=section.positive,
         )  # fmt: skip
     except PerformanceInputError as error:
         raise ProfileError(f"performance: {error}") from None
-    return metrics, int(keep.sum())
+    return metrics, int(rows.size)
 
 
 def _note_dropped(report: PerformanceReport, keep: np.ndarray, why: str) -> None:

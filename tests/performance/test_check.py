@@ -176,11 +176,13 @@ def test_old_profile_without_performance_still_checks(cancer, tmp_path) -> None:
 def test_missing_labels_are_left_out_and_counted(cancer, tmp_path) -> None:
     new = pd.read_csv(cancer["new"])
     new.loc[:9, "label"] = np.nan
+    new.loc[10:12, "label"] = 7  # a class the reference never had
     path = tmp_path / "gaps.csv"
     new.to_csv(path, index=False)
     report = json.loads(modeltel("check", "-p", cancer["profile"], path, "-f", "json").stdout)["performance"]
-    assert report["labelled_rows"] == len(new) - 10
-    assert any("10 rows left out" in note for note in report["notes"])
+    assert report["labelled_rows"] == len(new) - 13
+    assert any("10 rows left out: label, prediction" in note for note in report["notes"])
+    assert any("3 rows left out: label or prediction not a profile class ['7']" in n for n in report["notes"])
 
 
 @pytest.mark.parametrize(
