@@ -75,6 +75,8 @@ def _group_keys(values: Any) -> np.ndarray:
             out[present] = class_labels(array[present], "segment values")
         return out.astype(str)
     seq = array.tolist()
+    if set(map(type, seq)) == {str}:  # the wire's attribute values: already group names
+        return np.asarray(seq, dtype=str)
     present = [v is not None and v == v for v in seq]
     out = np.full(len(seq), MISSING, dtype=object)
     if any(present):
