@@ -152,3 +152,25 @@ def test_mape_leaves_out_zero_labels() -> None:
 def test_bad_input_is_a_clear_error(call, message) -> None:
     with pytest.raises(PerformanceInputError, match=message):
         call()
+
+
+def test_multiclass_calibration_error_is_top_label() -> None:
+    y, pred, proba, classes = _fitted(load_digits, GaussianNB(var_smoothing=0.05))
+    got = classification_metrics(y, pred, proba, classes=classes)
+    confidence, correct = proba.max(axis=1), classes[proba.argmax(axis=1)] == y
+    rate, mean_p = calibration_curve(correct, confidence, n_bins=10, strategy="uniform")
+    counts = np.bincount(np.searchsorted(np.linspace(0, 1, 11)[1:-1], confidence), minlength=10)
+    assert got["calibration_error"] == pytest.approx(
+        np.sum(counts[counts > 0] / y.size * np.abs(rate - mean_p))
+    )
+
+
+def test_integer_weights_equal_repeated_rows() -> None:
+    # calibration_curve takes no weights: weighted metrics must equal the rows repeated
+    y, pred, proba, classes = _fitted(load_wine, GaussianNB())
+    w = np.random.default_rng(2).integers(1, 5, y.size)
+    weighted = classification_metrics(y, pred, proba, classes=classes, weights=w)
+    repeated = classification_metrics(
+        np.repeat(y, w), np.repeat(pred, w), np.repeat(proba, w, axis=0), classes
+    )
+    assert weighted == pytest.approx(repeated, rel=1e-9)
