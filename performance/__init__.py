@@ -9,7 +9,7 @@ calibrated probabilities, the profile's baseline, and per-segment (fairness) met
 from modeltel.performance.baseline import PerformanceProfile, performance_of
 from modeltel.performance.calibration import CalibrationMap
 from modeltel.performance.estimation import Estimate, PerformanceEstimator, estimation_gap
-from modeltel.performance.labels import PerformanceInputError, class_labels, proba_matrix
+from modeltel.performance.labels import PerformanceInputError, class_labels, label_keys, proba_matrix
 from modeltel.performance.realized import classification_metrics, regression_metrics
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "class_labels",
     "classification_metrics",
     "estimation_gap",
+    "label_keys",
     "performance_of",
     "proba_matrix",
     "regression_metrics",

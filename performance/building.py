@@ -18,7 +18,7 @@ from modeltel.drift.binning import MAX_DISCRETE
 from modeltel.drift.tables import TableColumn
 from modeltel.performance.baseline import PerformanceProfile, Task
 from modeltel.performance.calibration import CalibrationMap, fit_calibration
-from modeltel.performance.labels import PerformanceInputError, class_labels
+from modeltel.performance.labels import PerformanceInputError, class_labels, label_keys
 from modeltel.performance.realized import binary_positive, classification_metrics, regression_metrics
 
 BAND_CHUNKS = 20
@@ -37,18 +37,6 @@ def infer_task(target: TableColumn, has_proba: bool) -> Task:
     x = x[np.isfinite(x)]
     integral = bool(np.all(x == np.round(x)))
     return "classification" if integral and np.unique(x).size <= MAX_DISCRETE else "regression"
-
-
-def _label_keys(values: np.ndarray) -> np.ndarray:
-    """Canonical class per value, '' where missing (so rows can be masked, not refused)."""
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values.tolist()):
-        try:
-            key = col.category_key(v)
-        except TypeError:
-            key = None
-        out[i] = "" if key is None or key == "" else key
-    return out.astype(str)
 
 
 def build_performance(
@@ -94,7 +82,7 @@ def _regression(
 def _classification(
     table: dict, target: str, prediction: str | None, prefix: str, proba_names: dict, positive: Any, seed: int
 ) -> PerformanceProfile:
-    y = _label_keys(table[target].values)
+    y = label_keys(table[target].values)[0]  # "" where missing: masked, not refused
     keep = y != ""
     classes = set(np.unique(y[keep]).tolist())
     proba_keys = {}
@@ -114,7 +102,7 @@ def _classification(
     proba = _reference_proba(table, ordered, pos, proba_keys)
     q = None
     if prediction is not None:
-        q = _label_keys(table[prediction].values)
+        q = label_keys(table[prediction].values)[0]
         unknown = sorted(set(np.unique(q[q != ""]).tolist()) - classes)
         if unknown and pos is not None and proba is None and _is_probability(table[prediction]):
             # A binary classifier's prediction column of scores: the positive class's probability.

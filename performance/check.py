@@ -32,7 +32,7 @@ from modeltel.drift.profile import Profile, ProfileError
 from modeltel.drift.tables import TableColumn, columns
 from modeltel.performance.baseline import HIGHER_IS_BETTER, PerformanceProfile
 from modeltel.performance.estimation import PerformanceEstimator
-from modeltel.performance.labels import PerformanceInputError, class_labels
+from modeltel.performance.labels import PerformanceInputError, class_labels, label_keys
 from modeltel.performance.realized import classification_metrics, regression_metrics
 
 DEFAULT_TOLERANCE = 0.05
@@ -106,9 +106,9 @@ def run_performance_check(
 
 
 def _present(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return ~np.isnan(values)
-    return np.fromiter((v is not None and v == v and v != "" for v in values.tolist()), bool, len(values))
+    """Rows holding a usable label or prediction (not None, NaN, "" or a list/dict)."""
+    keys, usable = label_keys(values)
+    return usable & (keys != "")
 
 
 def _realized(section: PerformanceProfile, table: dict, report: PerformanceReport) -> tuple[dict, int]:

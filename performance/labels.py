@@ -25,42 +25,51 @@ class PerformanceInputError(ValueError):
     unknown class, misaligned lengths). The message says which and how many."""
 
 
-def class_labels(values: Any, what: str = "labels") -> np.ndarray:
-    """Canonical class strings of ``values`` (array or sequence of scalars), as a str array.
+def label_keys(values: Any, what: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """Canonical class strings of ``values`` (array or sequence of scalars) and a mask of the
+    usable ones; a missing value (None, NaN) or a list/dict is unusable (its key is "").
 
-    Raises PerformanceInputError on missing values (None, NaN) and on lists/dicts: a metric
-    over rows with an unknown truth would be silently wrong."""
+    For files and references, whose rows without a label are left out (and counted)."""
     array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
     if array.ndim != 1:
         raise PerformanceInputError(f"{what} must be one-dimensional, got shape {array.shape}")
     if array.dtype.kind == "U":
-        return array
+        return array, np.ones(array.size, dtype=bool)
     if array.dtype.kind in "fiub":
-        if array.dtype.kind == "f" and np.isnan(array).any():
-            raise PerformanceInputError(
-                f"{int(np.isnan(array).sum())} of {array.size} {what} are missing (NaN)"
-            )
-        distinct, inverse = np.unique(array, return_inverse=True)
+        usable = ~np.isnan(array) if array.dtype.kind == "f" else np.ones(array.size, dtype=bool)
+        distinct, inverse = np.unique(np.where(usable, array, 0) if array.dtype.kind == "f" else array,
+                                      return_inverse=True)  # fmt: skip
         keys = np.asarray([category_key(v) for v in distinct.tolist()], dtype=str)
-        return keys[inverse] if keys.size else np.asarray([], dtype=str)
+        out = keys[inverse] if keys.size else np.asarray([], dtype=str)
+        return np.where(usable, out, ""), usable
     seq = array.tolist()
     if set(map(type, seq)) == {str}:  # the collector's and the common file case: already classes
-        return np.asarray(seq, dtype=str)
+        return np.asarray(seq, dtype=str), np.ones(len(seq), dtype=bool)
     keys_of: dict[Any, str | None] = {}
-    for value in seq:
-        key = _hashable_key(value)
+    hashed = list(map(_hashable_key, seq))
+    for key, value in zip(hashed, seq, strict=True):
         if key not in keys_of:
             try:
                 keys_of[key] = category_key(value)
             except TypeError:
                 keys_of[key] = None
-    out = [keys_of[_hashable_key(v)] for v in seq]
-    missing = out.count(None)
-    if missing:
+    out = list(map(keys_of.__getitem__, hashed))
+    usable = np.fromiter((k is not None for k in out), dtype=bool, count=len(out))
+    return np.asarray([k or "" for k in out], dtype=str), usable
+
+
+def class_labels(values: Any, what: str = "labels") -> np.ndarray:
+    """Canonical class strings of ``values``, as a str array.
+
+    Raises PerformanceInputError on missing values (None, NaN) and on lists/dicts: a metric
+    over rows with an unknown truth would be silently wrong."""
+    keys, usable = label_keys(values, what)
+    if not usable.all():
         raise PerformanceInputError(
-            f"{missing} of {len(seq)} {what} are missing or not scalars (None, NaN, list, dict)"
+            f"{int((~usable).sum())} of {usable.size} {what} are missing (None, NaN) "
+            "or not scalars (lists, dicts)"
         )
-    return np.asarray(out, dtype=str)
+    return keys
 
 
 def _hashable_key(value: Any) -> Any:

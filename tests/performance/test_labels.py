@@ -4,7 +4,7 @@ collector meet as one class; bad rows become NaN (countable), never a crash."""
 import numpy as np
 import pytest
 
-from modeltel.performance import PerformanceInputError, class_labels, proba_matrix
+from modeltel.performance import PerformanceInputError, class_labels, label_keys, proba_matrix
 
 
 def test_labels_of_every_source_are_one_class() -> None:
@@ -19,6 +19,14 @@ def test_labels_of_every_source_are_one_class() -> None:
 def test_missing_and_non_scalar_labels_are_refused(bad) -> None:
     with pytest.raises(PerformanceInputError, match="1 of 2 labels"):
         class_labels(bad)
+
+
+def test_label_keys_mask_what_class_labels_refuses() -> None:
+    keys, usable = label_keys([1, None, "b", float("nan"), [1], 2.0])
+    assert keys.tolist() == ["1", "", "b", "", "", "2"]
+    assert usable.tolist() == [True, False, True, False, False, True]
+    keys, usable = label_keys(np.array([0.0, np.nan, 1.0]))
+    assert keys.tolist() == ["0", "", "1"] and usable.tolist() == [True, False, True]
 
 
 def test_proba_matrix_from_wire_rows() -> None:
