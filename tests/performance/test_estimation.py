@@ -70,7 +70,16 @@ def test_estimates_track_realized_on_shifted_real_data(loader, model, feature) -
     assert covered >= total - 1, (covered, total)
 
 
-def _coverage(kind: str, estimator, windows: int, n: int, shift: float, concept=None, seed: int = 1):
+def _coverage(
+    kind: str,
+    estimator,
+    windows: int,
+    n: int,
+    shift: float,
+    concept=None,
+    seed: int = 1,
+    weighted: bool = False,
+):
     make = sim.binary if kind == "binary" else sim.multiclass
     rng = np.random.default_rng(seed)
     hits = {m: 0 for m in METRICS}
@@ -106,6 +115,14 @@ def test_band_coverage_under_covariate_shift(estimators, kind) -> None:
     for metric, rate in coverage.items():
         assert 0.89 <= rate <= 0.99, (metric, coverage, gaps)
         assert abs(gaps[metric]) < 0.01, (metric, gaps)  # unbiased to a point
+
+
+def test_band_coverage_with_sampling_weights(estimators) -> None:
+    """Half the rows carry weight 10 (kept at a 10% sample rate): the bands widen with the
+    smaller effective n and still cover ~95% (150 windows; binomial sd 1.8 points)."""
+    coverage, gaps = _coverage("binary", estimators["binary"], windows=150, n=500, shift=0.7, weighted=True)
+    for metric, rate in coverage.items():
+        assert 0.88 <= rate <= 0.99, (metric, coverage, gaps)
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass"])
