@@ -1,0 +1,270 @@
+"""One stream's performance from its stored rows: realized, estimated, coverage, segments.
+
+Runs in a worker thread on its own SQLite connection (a consistent WAL snapshot), so intake
+never waits for it. The numbers come from the engine (``modeltel.performance``); this module
+only turns stored rows into the engine's arrays, once per stream for the longest window, and
+masks them for the shorter ones.
+
+Windows are trailing horizons by prediction time ending at the stream's newest prediction
+(not the wall clock, so a replayed backfill is evaluated like live traffic).
+"""
+
+import math
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from modeltel.collector.processors.performance.events import MISSING_SEGMENT
+from modeltel.collector.processors.performance.probabilities import probability_matrix
+from modeltel.collector.processors.performance.store import StoredRows, read_rows
+from modeltel.drift import Profile
+from modeltel.drift.columns import category_key
+from modeltel.performance.estimation import Estimate, PerformanceEstimator
+from modeltel.performance.realized import classification_metrics, regression_metrics
+
+Task = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class StreamContext:
+    """What evaluation needs of one stream, copied from the intake side at evaluation time."""
+
+    stream_id: int
+    model: str
+    version: str
+    classes: tuple[str, ...]
+    segment_values: dict[int, dict[str, str]]
+    segment_by: tuple[str, ...]
+    profile: Profile | None
+    estimator: PerformanceEstimator | None
+
+
+@dataclass
+class WindowPerformance:
+    window: str
+    start: float  # Unix s, prediction time
+    end: float
+    predictions: int
+    labelled: int
+    coverage: float | None  # weighted labelled / weighted predictions
+    realized: dict[str, float] = field(default_factory=dict)
+    estimated: dict[str, Estimate] = field(default_factory=dict)
+    gap: dict[str, float] = field(default_factory=dict)  # estimated - realized, on the labelled rows
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "start": self.start,
+            "end": self.end,
+            "predictions": self.predictions,
+            "labelled": self.labelled,
+            "coverage": self.coverage,
+            "realized": self.realized,
+            "estimated": {
+                name: {"value": e.value, "lower": e.lower, "upper": e.upper}
+                for name, e in self.estimated.items()
+            },
+            "gap": self.gap,
+            "segments": self.segments,
+        }
+
+
+@dataclass
+class StreamPerformance:
+    model: str
+    version: str
+    task: Task | None
+    classes: list[str]
+    windows: list[WindowPerformance]
+    baseline: dict[str, float]
+    evaluated_at: float = field(default_factory=time.time)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "task": self.task,
+            "classes": self.classes,
+            "baseline": self.baseline,
+            "evaluated_at": self.evaluated_at,
+            "evaluation_seconds": self.seconds,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+def profile_performance(profile: Profile | None) -> Any:
+    return getattr(profile, "performance", None) if profile is not None else None
+
+
+def decide_task(profile: Profile | None, predicted: list[Any], has_probabilities: bool) -> Task | None:
+    """The profile's task when it has one; else classification when there are probabilities
+    or the predictions are text or integers, regression when they are floats."""
+    reference = profile_performance(profile)
+    if reference is not None and getattr(reference, "task", None) in ("classification", "regression"):
+        return reference.task
+    if has_probabilities:
+        return "classification"
+    kinds = {type(value) for value in predicted if value is not None}
+    if not kinds:
+        return None
+    return "regression" if float in kinds else "classification"
+
+
+def _finite(values: dict[str, float]) -> dict[str, float]:
+    return {
+        name: float(value) for name, value in values.items() if value is not None and math.isfinite(value)
+    }
+
+
+class Columns:
+    """A stream's rows as the engine's arrays."""
+
+    def __init__(self, rows: StoredRows, context: StreamContext, classes: list[str]) -> None:
+        self.times_ms = np.asarray(rows.times_ms, dtype=np.int64)
+        self.weights = np.asarray([1.0 if w is None else w for w in rows.weights], dtype=np.float64)
+        self.labelled = np.fromiter(
+            (label is not None for label in rows.labels), dtype=bool, count=len(rows.labels)
+        )
+        self.predicted = rows.predicted
+        self.labels = rows.labels
+        self.segments = rows.segments
+        stored = probability_matrix(rows.proba, len(context.classes))
+        self.has_proba = stored[1]
+        # reorder the stored columns (the stream's order of arrival) into ``classes``
+        position = {name: index for index, name in enumerate(context.classes)}
+        matrix = np.zeros((len(rows.times_ms), len(classes)), dtype=np.float64)
+        for column, name in enumerate(classes):
+            if name in position:
+                matrix[:, column] = stored[0][:, position[name]]
+        self.proba = matrix
+
+
+def _classification(
+    columns: Columns, mask: np.ndarray, classes: list[str], positive: str | None
+) -> dict[str, float]:
+    rows = (
+        mask
+        & columns.labelled
+        & np.fromiter((p is not None for p in columns.predicted), dtype=bool, count=len(columns.predicted))
+    )
+    if not rows.any():
+        return {}
+    positions = np.flatnonzero(rows).tolist()
+    y_true = np.asarray([category_key(columns.labels[i]) for i in positions], dtype=object).astype(str)
+    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions], dtype=object).astype(str)
+    with_proba = bool(classes) and bool(columns.has_proba[rows].all())
+    return _finite(
+        classification_metrics(
+            y_true,
+            y_pred,
+            proba=columns.proba[rows] if with_proba else None,
+            classes=classes or None,
+            weights=columns.weights[rows],
+            positive=positive,
+        )
+    )
+
+
+def _regression(columns: Columns, mask: np.ndarray) -> dict[str, float]:
+    positions = [
+        i
+        for i in np.flatnonzero(mask & columns.labelled).tolist()
+        if isinstance(columns.labels[i], int | float) and isinstance(columns.predicted[i], int | float)
+    ]
+    if not positions:
+        return {}
+    y_true = np.asarray([columns.labels[i] for i in positions], dtype=np.float64)
+    y_pred = np.asarray([columns.predicted[i] for i in positions], dtype=np.float64)
+    return _finite(regression_metrics(y_true, y_pred, weights=columns.weights[positions]))
+
+
+def _estimate(
+    estimator: PerformanceEstimator | None, columns: Columns, rows: np.ndarray
+) -> dict[str, Estimate]:
+    rows = rows & columns.has_proba
+    if estimator is None or not rows.any():
+        return {}
+    positions = np.flatnonzero(rows).tolist()
+    predicted = [columns.predicted[i] for i in positions]
+    y_pred = None  # the model's own predictions when every row has one, else the argmax
+    if None not in predicted:
+        y_pred = np.asarray([category_key(p) for p in predicted], dtype=object).astype(str)
+    estimates = estimator.estimate(columns.proba[rows], weights=columns.weights[rows], y_pred=y_pred)
+    return {
+        name: estimate
+        for name, estimate in estimates.items()
+        if all(math.isfinite(v) for v in (estimate.value, estimate.lower, estimate.upper))
+    }
+
+
+def evaluate_stream(
+    connection: sqlite3.Connection, context: StreamContext, windows: list[tuple[str, float]]
+) -> StreamPerformance:
+    started = time.perf_counter()
+    reference = profile_performance(context.profile)
+    baseline = _finite(dict(getattr(reference, "baseline", None) or {}))
+    (newest,) = connection.execute(
+        "SELECT MAX(time) FROM predictions WHERE stream = ?", (context.stream_id,)
+    ).fetchone()
+    if newest is None:
+        return StreamPerformance(context.model, context.version, None, list(context.classes), [], baseline)
+    longest = max(seconds for _, seconds in windows)
+    rows = read_rows(connection, context.stream_id, newest - round(longest * 1000))
+    classes = [str(c) for c in getattr(reference, "classes", None) or []] or list(context.classes)
+    columns = Columns(rows, context, classes)
+    task = decide_task(context.profile, rows.predicted, bool(columns.has_proba.any()))
+    positive = getattr(reference, "positive", None)
+    positive = None if positive is None else str(positive)
+    results = []
+    for label, seconds in windows:
+        start_ms = newest - round(seconds * 1000)
+        mask = columns.times_ms >= start_ms
+        total = float(columns.weights[mask].sum())
+        labelled = mask & columns.labelled
+        window = WindowPerformance(
+            label,
+            start_ms / 1000,
+            newest / 1000,
+            int(mask.sum()),
+            int(labelled.sum()),
+            float(columns.weights[labelled].sum()) / total if total else None,
+        )
+        if task == "classification":
+            window.realized = _classification(columns, mask, classes, positive)
+            window.estimated = _estimate(context.estimator, columns, mask)
+            on_labelled = _estimate(context.estimator, columns, labelled)
+            window.gap = {
+                name: on_labelled[name].value - window.realized[name]
+                for name in on_labelled
+                if name in window.realized
+            }
+            window.segments = _segments(columns, mask, context, classes, positive)
+        elif task == "regression":
+            window.realized = _regression(columns, mask)
+        results.append(window)
+    performance = StreamPerformance(context.model, context.version, task, classes, results, baseline)
+    performance.seconds = time.perf_counter() - started
+    return performance
+
+
+def segment_column(columns: Columns, context: StreamContext, name: str) -> np.ndarray:
+    """Each row's value of segment attribute ``name`` (``_missing`` when it had none)."""
+    values = context.segment_values
+    return np.asarray(
+        [
+            values[s].get(name, MISSING_SEGMENT) if s is not None else MISSING_SEGMENT
+            for s in columns.segments
+        ],
+        dtype=object,
+    ).astype(str)
+
+
+def _segments(
+    columns: Columns, mask: np.ndarray, context: StreamContext, classes: list[str], positive: str | None
+) -> dict[str, Any]:
+    return {}
