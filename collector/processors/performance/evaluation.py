@@ -54,6 +54,7 @@ class WindowPerformance:
     estimated: dict[str, Estimate] = field(default_factory=dict)
     gap: dict[str, float] = field(default_factory=dict)  # estimated - realized, on the labelled rows
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unknown_class: int = 0  # labelled rows left out: label or prediction not among the classes
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class WindowPerformance:
                 for name, e in self.estimated.items()
             },
             "gap": self.gap,
+            "unknown_class": self.unknown_class,
             "segments": self.segments,
         }
 
@@ -131,6 +133,9 @@ class Columns:
             (label is not None for label in rows.labels), dtype=bool, count=len(rows.labels)
         )
         self.predicted = rows.predicted
+        self.has_prediction = np.fromiter(
+            (p is not None for p in rows.predicted), dtype=bool, count=len(rows.predicted)
+        )
         self.labels = rows.labels
         self.segments = rows.segments
         stored = probability_matrix(rows.proba, len(context.classes))
@@ -154,20 +159,27 @@ def _classification(
     )
     if not rows.any():
         return {}
-    positions = np.flatnonzero(rows).tolist()
-    y_true = np.asarray([category_key(columns.labels[i]) for i in positions], dtype=object).astype(str)
-    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions], dtype=object).astype(str)
-    with_proba = bool(classes) and bool(columns.has_proba[rows].all())
-    return _finite(
-        classification_metrics(
-            y_true,
-            y_pred,
-            proba=columns.proba[rows] if with_proba else None,
-            classes=classes or None,
-            weights=columns.weights[rows],
-            positive=positive,
-        )
+    positions = np.flatnonzero(rows)
+    y_true = np.asarray([category_key(columns.labels[i]) for i in positions.tolist()], dtype=str)
+    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions.tolist()], dtype=str)
+    if classes:  # a label or prediction outside the model's classes cannot be scored with its proba
+        known = np.isin(y_true, classes) & np.isin(y_pred, classes)
+        unknown = int((~known).sum())
+        positions, y_true, y_pred = positions[known], y_true[known], y_pred[known]
+        if not len(positions):
+            return {}, unknown
+    else:
+        unknown = 0
+    with_proba = bool(classes) and bool(columns.has_proba[positions].all())
+    metrics = classification_metrics(
+        y_true,
+        y_pred,
+        proba=columns.proba[positions] if with_proba else None,
+        classes=classes or None,
+        weights=columns.weights[positions],
+        positive=positive,
     )
+    return _finite(metrics), unknown
 
 
 def _regression(columns: Columns, mask: np.ndarray) -> dict[str, float]:
@@ -235,7 +247,7 @@ def evaluate_stream(
             float(columns.weights[labelled].sum()) / total if total else None,
         )
         if task == "classification":
-            window.realized = _classification(columns, mask, classes, positive)
+            window.realized, window.unknown_class = _classification(columns, mask, classes, positive)
             window.estimated = _estimate(context.estimator, columns, mask)
             on_labelled = _estimate(context.estimator, columns, labelled)
             window.gap = {
