@@ -99,9 +99,8 @@ def test_labels_later_out_of_order_across_restarts_equal_scikit_learn(tmp_path: 
         items += [items[0], {**items[1], "label": 1 - items[1]["label"]}]
         items.append({"prediction_id": "ab" * 16, "label": 1})
         answer = post_labels(collector, items)
-        assert (answer["joined"], answer["duplicate"], answer["conflicting_duplicate"], answer["pending"]) == (
-            len(first), 1, 1, 1,
-        )  # fmt: skip
+        outcome = [answer[k] for k in ("joined", "duplicate", "conflicting_duplicate", "pending")]
+        assert outcome == [len(first), 1, 1, 1]
 
         # 2. graceful restart, then a third through the agent's record_label (OTLP label events)
         collector.process.stop()
