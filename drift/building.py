@@ -28,6 +28,9 @@ from modeltel.drift.profile import (
     Role,
 )
 from modeltel.drift.tables import TableColumn, columns
+from modeltel.performance.baseline import PerformanceProfile, Task
+from modeltel.performance.building import build_performance
+from modeltel.performance.labels import PerformanceInputError
 
 MAX_CATEGORIES = 100
 """Categories with their own bin; the rest share the "other" bin."""
@@ -228,10 +231,15 @@ def build_profile(
     max_categories: int = MAX_CATEGORIES,
     like: Profile | None = None,
     seed: int = 0,
+    task: Task | None = None,
+    positive_class: Any = None,
+    probability_prefix: str = "proba_",
 ) -> Profile:
     """Profile of ``data`` (path to Parquet/CSV, pandas DataFrame, pyarrow Table, mapping).
 
-    ``like`` reuses another profile's kinds, edges and categories so the two can be merged."""
+    ``like`` reuses another profile's kinds, edges and categories so the two can be merged.
+    With ``target_column`` the profile also gets a ``performance`` section (baseline metrics,
+    calibration; ``task`` and ``positive_class`` inferred unless given, docs/performance.md)."""
     table = {c.name: c for c in columns(data)}
     forced = set(categorical)
     roles: dict[str, Role] = {name: "prediction" for name in prediction_columns}
@@ -270,4 +278,22 @@ def build_profile(
         rows=float(rows),
         features=features,
         multivariate=multivariate,
-    )
+        performance=_performance(table, target_column, list(prediction_columns), task, positive_class,
+                                 probability_prefix, seed),
+    )  # fmt: skip
+
+
+def _performance(
+    table: dict[str, TableColumn], target: str | None, predictions: list[str], task: Task | None,
+    positive: Any, prefix: str, seed: int,
+) -> PerformanceProfile | None:  # fmt: skip
+    """The labelled reference's performance section; None without a target column."""
+    if not target:
+        return None
+    prediction = predictions[0] if predictions else ("prediction" if "prediction" in table else None)
+    try:
+        return build_performance(
+            table, target, prediction, probability_prefix=prefix, task=task, positive=positive, seed=seed
+        )
+    except PerformanceInputError as error:
+        raise ProfileError(f"performance baseline: {error}") from None
