@@ -22,6 +22,7 @@ from modeltel.collector.processors.performance.probabilities import probability_
 from modeltel.collector.processors.performance.store import StoredRows, read_rows
 from modeltel.drift import Profile
 from modeltel.drift.columns import category_key
+from modeltel.performance.baseline import PerformanceProfile
 from modeltel.performance.estimation import Estimate, PerformanceEstimator
 from modeltel.performance.realized import classification_metrics, regression_metrics
 
@@ -99,15 +100,15 @@ class StreamPerformance:
         }
 
 
-def profile_performance(profile: Profile | None) -> Any:
-    return getattr(profile, "performance", None) if profile is not None else None
+def profile_performance(profile: Profile | None) -> PerformanceProfile | None:
+    return profile.performance if profile is not None else None
 
 
 def decide_task(profile: Profile | None, predicted: list[Any], has_probabilities: bool) -> Task | None:
     """The profile's task when it has one; else classification when there are probabilities
     or the predictions are text or integers, regression when they are floats."""
     reference = profile_performance(profile)
-    if reference is not None and getattr(reference, "task", None) in ("classification", "regression"):
+    if reference is not None:
         return reference.task
     if has_probabilities:
         return "classification"
@@ -219,7 +220,7 @@ def evaluate_stream(
 ) -> StreamPerformance:
     started = time.perf_counter()
     reference = profile_performance(context.profile)
-    baseline = _finite(dict(getattr(reference, "baseline", None) or {}))
+    baseline = _finite(dict(reference.baseline)) if reference is not None else {}
     (newest,) = connection.execute(
         "SELECT MAX(time) FROM predictions WHERE stream = ?", (context.stream_id,)
     ).fetchone()
@@ -227,11 +228,12 @@ def evaluate_stream(
         return StreamPerformance(context.model, context.version, None, list(context.classes), [], baseline)
     longest = max(seconds for _, seconds in windows)
     rows = read_rows(connection, context.stream_id, newest - round(longest * 1000))
-    classes = [str(c) for c in getattr(reference, "classes", None) or []] or list(context.classes)
+    classes = (
+        list(reference.classes) if reference is not None and reference.classes else list(context.classes)
+    )
     columns = Columns(rows, context, classes)
     task = decide_task(context.profile, rows.predicted, bool(columns.has_proba.any()))
-    positive = getattr(reference, "positive", None)
-    positive = None if positive is None else str(positive)
+    positive = reference.positive if reference is not None else None
     results = []
     for label, seconds in windows:
         start_ms = newest - round(seconds * 1000)

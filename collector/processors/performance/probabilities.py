@@ -8,11 +8,14 @@ order (named ``"0"``, ``"1"``, ...). Rows whose probabilities are absent or not 
 """
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from modeltel.collector.processors.performance.store import JoinStore, Stream
+
+_NUMBER_TYPES = frozenset({int, float})
 
 
 def _row_names(probabilities: Any) -> Sequence[str] | None:
@@ -52,11 +55,10 @@ def encode_probabilities(store: JoinStore, stream: Stream, rows: list[Any]) -> t
     width = len(stream.classes)
     if same_order:  # the common case: one numpy conversion for the whole batch
         values = [list(rows[p].values()) if isinstance(rows[p], dict) else rows[p] for p in same_order]
-        try:
-            matrix = np.array(values, dtype=np.float64)
-        except (TypeError, ValueError):
+        if not set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:  # numpy would parse "0.2"
             others += same_order
         else:
+            matrix = np.array(values, dtype=np.float64)
             valid = _valid(matrix)
             data = matrix.astype(np.float32).tobytes()
             size = width * 4
@@ -75,8 +77,8 @@ def encode_probabilities(store: JoinStore, stream: Stream, rows: list[Any]) -> t
         values = probabilities.values() if isinstance(probabilities, dict) else probabilities
         try:
             for name, value in zip(row_names, values, strict=True):
-                if isinstance(value, bool):
-                    raise TypeError("a boolean is not a probability")
+                if type(value) not in _NUMBER_TYPES:
+                    raise TypeError("a probability is a JSON number")
                 vector[stream.index[name]] = value
         except (TypeError, ValueError):
             invalid += 1
