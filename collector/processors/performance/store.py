@@ -235,7 +235,7 @@ class JoinStore:
         if not len(rows):
             return outcome
         now = self.clock()
-        expires = int(now + self._prediction_ttl)
+        expires = round((now + self._prediction_ttl) * 1000)  # ms: eviction follows arrival
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -338,7 +338,7 @@ class JoinStore:
             joins = self._apply(to_join) if to_join else []
             evicted = 0
             if to_hold:
-                expires = int(self.clock() + self._label_ttl)
+                expires = round((self.clock() + self._label_ttl) * 1000)
                 db.executemany(
                     "INSERT INTO pending_labels (id, label, label_time, expires) VALUES (?, ?, ?, ?)",
                     [(i, label, t, expires) for i, label, t in to_hold],
@@ -381,7 +381,7 @@ class JoinStore:
 
     def expire(self) -> Expired:
         """Remove predictions and held labels past their TTL."""
-        now = int(self.clock())
+        now = round(self.clock() * 1000)
         db = self._db
         expired = Expired()
         db.execute("BEGIN IMMEDIATE")
