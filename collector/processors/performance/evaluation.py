@@ -152,14 +152,12 @@ class Columns:
 
 def _classification(
     columns: Columns, mask: np.ndarray, classes: list[str], positive: str | None
-) -> dict[str, float]:
-    rows = (
-        mask
-        & columns.labelled
-        & np.fromiter((p is not None for p in columns.predicted), dtype=bool, count=len(columns.predicted))
-    )
+) -> tuple[dict[str, float], int]:
+    """Realized metrics of the labelled rows in ``mask``, and how many were left out because
+    their label or prediction is not one of ``classes``."""
+    rows = mask & columns.labelled & columns.has_prediction
     if not rows.any():
-        return {}
+        return {}, 0
     positions = np.flatnonzero(rows)
     y_true = np.asarray([category_key(columns.labels[i]) for i in positions.tolist()], dtype=str)
     y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions.tolist()], dtype=str)
