@@ -39,7 +39,12 @@ class PerformanceProfile(BaseModel):
         "chunks, so its standard error at n rows is baseline_sd / sqrt(n).",
     )
     calibration: dict[str, CalibrationMap] | None = Field(
-        None, description="Per-class isotonic maps (binary: the positive class only); None: no probabilities."
+        None,
+        description="Isotonic map per class (binary: the positive class only, all rows; multiclass: "
+        "fitted on the rows predicted as that class); None: no probabilities.",
+    )
+    calibration_other: dict[str, CalibrationMap] | None = Field(
+        None, description="Multiclass: each class's map fitted on the rows predicted as another class."
     )
 
     @model_validator(mode="after")
@@ -49,8 +54,9 @@ class PerformanceProfile(BaseModel):
                 raise ValueError("a classification baseline needs at least two classes")
             if len(self.classes) == 2 and self.positive not in self.classes:
                 raise ValueError(f"positive class {self.positive!r} is not one of {self.classes}")
-            if self.calibration is not None and not set(self.calibration) <= set(self.classes):
-                raise ValueError("calibration maps for classes the profile does not have")
+            for maps in (self.calibration, self.calibration_other):
+                if maps is not None and not set(maps) <= set(self.classes):
+                    raise ValueError("calibration maps for classes the profile does not have")
         return self
 
     @property

@@ -140,7 +140,7 @@ def _classification(
         task="classification", target=target, prediction=prediction, probability_prefix=prefix,
         classes=ordered, positive=pos, rows=float(y.size), baseline=metrics(np.arange(y.size)),
         baseline_sd=_band_constants(metrics, y.size, seed),
-        calibration=None if proba is None else _calibrations(y, proba, ordered, pos),
+        **({} if proba is None else _calibrations(y, q, proba, ordered, pos)),
     )  # fmt: skip
 
 
@@ -166,11 +166,27 @@ def _reference_proba(table: dict, classes: list[str], pos: str | None, names: di
 
 
 def _calibrations(
-    y: np.ndarray, proba: np.ndarray, classes: list[str], pos: str | None
-) -> dict[str, CalibrationMap]:
-    weights = np.ones(y.size)
-    fitted = [pos] if pos is not None else classes
-    return {c: fit_calibration(proba[:, classes.index(c)], y == c, weights) for c in fitted}
+    y: np.ndarray, q: np.ndarray, proba: np.ndarray, classes: list[str], pos: str | None
+) -> dict[str, dict[str, CalibrationMap]]:
+    """Binary: one map of the positive class's probability. Multiclass: per class one map on
+    the rows predicted as it and one on the others, because being the predicted class says
+    more than the class's probability alone (OvR maps renormalised measured 3 points too low
+    an accuracy on an underconfident digits model; split maps are unbiased for the expected
+    confusion matrix). A side with no rows falls back to the map of all rows."""
+    ones = np.ones(y.size)
+    if pos is not None:
+        column = classes.index(pos)
+        return {"calibration": {pos: fit_calibration(proba[:, column], y == pos, ones)}}
+    chosen, other = {}, {}
+    for j, c in enumerate(classes):
+        everything = None
+        for maps, rows in ((chosen, q == c), (other, q != c)):
+            if rows.any():
+                maps[c] = fit_calibration(proba[rows, j], y[rows] == c, ones[rows])
+            else:
+                everything = everything or fit_calibration(proba[:, j], y == c, ones)
+                maps[c] = everything
+    return {"calibration": chosen, "calibration_other": other}
 
 
 def _band_constants(metrics: Any, n: int, seed: int) -> dict[str, float]:

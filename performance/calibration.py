@@ -38,6 +38,20 @@ class CalibrationMap(BaseModel):
         return np.interp(score, self.knots, self.values)
 
 
+def _smoothed(fitted: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Each isotonic block's rate with one extra row at the overall rate r,
+    (hits + r) / (rows + 1): a block that was all 0 or all 1 on the reference becomes
+    r/(m+1) (or 1 - (1-r)/(m+1)) from the end, not a certainty, so the bands of rows there do
+    not collapse to nothing; shrinking towards r rather than 1/2 keeps the bias of small pure
+    blocks (common near 1 for accurate models) below (1-r)/(m+1). A running maximum restores
+    monotonicity where a small block moved past a large one."""
+    overall = float(np.dot(fitted, mass) / mass.sum())
+    starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+    block_mass = np.add.reduceat(mass, starts)
+    smoothed = (fitted[starts] * block_mass + overall) / (block_mass + 1.0)
+    return np.maximum.accumulate(np.repeat(smoothed, np.diff(np.r_[starts, fitted.size])))
+
+
 def fit_calibration(score: np.ndarray, hit: np.ndarray, weights: np.ndarray) -> CalibrationMap:
     """Weighted isotonic fit of ``hit`` (bool) on ``score``; ties in the score are pooled first."""
     distinct, group = np.unique(score, return_inverse=True)
@@ -46,6 +60,7 @@ def fit_calibration(score: np.ndarray, hit: np.ndarray, weights: np.ndarray) -> 
     keep = mass > 0
     distinct, mass, rate = distinct[keep], mass[keep], rate[keep] / mass[keep]
     fitted = isotonic_regression(rate, weights=mass, increasing=True).x
+    fitted = _smoothed(fitted, mass)
     if distinct.size > MAX_KNOTS:
         # Knots at the block ends carry the step function; thin them evenly by rank.
         ends = np.flatnonzero(np.diff(fitted) != 0)

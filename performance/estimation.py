@@ -20,10 +20,11 @@ or the calibration does not transfer (e.g. a region the reference barely covered
 **Bands:** the sampling error of the *realized* metric around the estimate, given this
 window's rows: labels are drawn ``draws`` times from the calibrated probabilities (a
 parametric bootstrap, seeded, so one window always gets one band), each draw's realized
-metric is computed with the same weights and predictions, and the band is the estimate plus
-the draws' central ``level`` quantiles minus their mean. Windows larger than
-``max_band_rows`` are simulated on a seeded subsample and the deviations scaled by
-sqrt(n_eff(subsample) / n_eff(window)) (Kish effective sizes). The band covers sampling error
+metric is computed with the same weights and predictions, and the band is the draws' central
+``level`` quantiles (widened to hold the estimate, which is the metric of the expected counts,
+not the mean of the draws' metrics). Windows larger than ``max_band_rows`` are simulated on a
+seeded subsample and the band is the estimate plus the subsample's quantiles minus their mean,
+scaled by sqrt(n_eff(subsample) / n_eff(window)) (Kish effective sizes). The band covers sampling error
 only, not the calibration map's own error on a finite reference (small at thousands of
 reference rows; measured in the tests).
 """
@@ -37,7 +38,13 @@ import numpy as np
 
 from modeltel.performance.baseline import PerformanceProfile, performance_of
 from modeltel.performance.calibration import CalibrationMap
-from modeltel.performance.labels import PerformanceInputError, checked_proba, checked_weights, class_labels
+from modeltel.performance.labels import (
+    PerformanceInputError,
+    checked_proba,
+    checked_weights,
+    class_labels,
+    float_array,
+)
 from modeltel.performance.realized import weighted_auc
 
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -62,6 +69,7 @@ class PerformanceEstimator:
         calibration: dict[str, CalibrationMap],
         positive: str | None = None,
         *,
+        calibration_other: dict[str, CalibrationMap] | None = None,
         level: float = 0.95,
         draws: int = 300,
         max_band_rows: int = 20_000,
@@ -76,6 +84,7 @@ class PerformanceEstimator:
         self.classes = list(classes)
         self.positive = positive if len(classes) == 2 else None
         self.calibration = calibration
+        self.calibration_other = calibration_other or calibration
         self.level, self.draws, self.max_band_rows, self.seed = level, draws, max_band_rows, seed
         needed = [positive] if self.positive is not None else self.classes
         missing = [c for c in needed if c not in calibration]
@@ -89,20 +98,28 @@ class PerformanceEstimator:
         section = profile if isinstance(profile, PerformanceProfile) else performance_of(profile)
         if section is None or not section.estimable or section.calibration is None:
             return None
+        options.setdefault("calibration_other", section.calibration_other)
         return cls(section.classes, section.calibration, section.positive, **options)
 
     # -- calibration ----------------------------------------------------------------------
-    def calibrate(self, proba: np.ndarray) -> np.ndarray:
-        """Calibrated (n, k) probabilities; multiclass rows renormalised to sum to 1."""
+    def calibrate(self, proba: np.ndarray, predicted: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated (n, k) chances of each class. Binary: the positive class's map (and its
+        complement). Multiclass: per class the map of rows predicted as it, or of the others
+        (``predicted``: class indices, default the argmax); rows need not sum to 1, each
+        column being its own estimate."""
         if self.positive is not None:
             pos = self.classes.index(self.positive)
             c = self.calibration[self.positive].apply(proba[:, pos])
             out = np.empty_like(proba)
             out[:, pos], out[:, 1 - pos] = c, 1.0 - c
             return out
-        out = np.column_stack([self.calibration[c].apply(proba[:, i]) for i, c in enumerate(self.classes)])
-        total = out.sum(axis=1, keepdims=True)
-        return np.divide(out, total, out=np.full_like(out, 1.0 / out.shape[1]), where=total > 0)
+        if predicted is None:
+            predicted = proba.argmax(axis=1)
+        columns = []
+        for j, c in enumerate(self.classes):
+            chosen = self.calibration[c].apply(proba[:, j])
+            columns.append(np.where(predicted == j, chosen, self.calibration_other[c].apply(proba[:, j])))
+        return np.column_stack(columns)
 
     # -- estimation -----------------------------------------------------------------------
     def estimate(self, proba: Any, weights: Any = None, y_pred: Any = None) -> dict[str, Estimate]:
@@ -112,7 +129,7 @@ class PerformanceEstimator:
         positive class's column alone). ``y_pred``: the predicted labels; absent, the argmax of
         ``proba``. A metric the window cannot define (no predicted positives, one class) is
         left out; an empty window gives {}."""
-        raw = np.asarray(proba, dtype=np.float64)
+        raw = float_array(proba, "proba")
         if raw.ndim == 1 and self.positive is not None:
             pos = self.classes.index(self.positive)
             raw = np.column_stack([1.0 - raw, raw]) if pos == 1 else np.column_stack([raw, 1.0 - raw])
@@ -122,7 +139,7 @@ class PerformanceEstimator:
         predicted = self._predicted(raw, y_pred, n)
         if n == 0 or w.sum() <= 0:
             return {}
-        calibrated = self.calibrate(raw)
+        calibrated = self.calibrate(raw, predicted)
         values = _expected(raw, calibrated, predicted, w, self._pos())
         bands = self._bands(raw, calibrated, predicted, w, values)
         return {name: bands[name] for name in ESTIMATED if name in bands}
@@ -154,7 +171,12 @@ class PerformanceEstimator:
             rows = np.sort(rng.choice(n, self.max_band_rows, replace=False))
             scale = np.sqrt(_kish(w[rows]) / _kish(w))
             raw, calibrated, predicted, w = raw[rows], calibrated[rows], predicted[rows], w[rows]
-        cumulative = np.cumsum(calibrated, axis=1)
+        # Labels are drawn from each row's calibrated chances, normalised to one distribution.
+        total = calibrated.sum(axis=1, keepdims=True)
+        share = np.divide(
+            calibrated, total, out=np.full_like(calibrated, 1 / calibrated.shape[1]), where=total > 0
+        )
+        cumulative = np.cumsum(share, axis=1)
         u = rng.random((self.draws, raw.shape[0]))
         drawn = (u[:, :, None] >= cumulative[None, :, :-1]).sum(axis=2)  # (draws, n) class indices
         simulated = _realized_draws(raw, drawn, predicted, w, len(self.classes), self._pos())
@@ -166,10 +188,10 @@ class PerformanceEstimator:
                 out[name] = Estimate(value, value, value)
                 continue
             sims = sims[~np.isnan(sims)]
-            low, high = np.quantile(sims, [tail, 1 - tail]) - sims.mean()
-            out[name] = Estimate(
-                value, float(max(value + scale * low, 0.0)), float(min(value + scale * high, 1.0))
-            )
+            low, high = np.quantile(sims, [tail, 1 - tail])
+            if scale != 1.0:  # simulated on a subsample: its spread, shrunk to the window's n
+                low, high = value + scale * (low - sims.mean()), value + scale * (high - sims.mean())
+            out[name] = Estimate(value, float(max(min(low, value), 0.0)), float(min(max(high, value), 1.0)))
         return out
 
 
@@ -197,7 +219,10 @@ def _expected(
             out["f1"] = float(2 * tp[pos] / (true_count[pos] + pred_count[pos]))
         auc = weighted_auc(raw[:, pos], w * c[:, pos], w * (1 - c[:, pos]))
     else:
-        present = (pred_count > 0) | (true_count > 0)
+        # A class counts in the macro mean when it is predicted or more likely than not to
+        # occur among the labels (realized macro metrics count the classes that do occur).
+        absent = np.log1p(-np.clip(c, 0.0, 1.0 - 1e-12)).sum(axis=0)
+        present = (pred_count > 0) | (absent < np.log(0.5))
         safe = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)  # noqa: E731
         out["precision"] = float(safe(tp, pred_count)[present].mean())
         out["recall"] = float(safe(tp, true_count)[present].mean())

@@ -94,11 +94,19 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
+def float_array(values: Any, what: str) -> np.ndarray:
+    """``values`` as float64, or a PerformanceInputError naming ``what`` (strings, ragged rows)."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PerformanceInputError(f"{what} must be numbers") from None
+
+
 def checked_weights(weights: Any, n: int) -> np.ndarray:
     """Row weights (``1/sample_rate``), or ones. Must be finite, non-negative, one per row."""
     if weights is None:
         return np.ones(n)
-    w = np.asarray(weights, dtype=np.float64)
+    w = float_array(weights, "weights")
     if w.shape != (n,):
         raise PerformanceInputError(f"weights must have one value per row ({n}), got shape {w.shape}")
     if not np.isfinite(w).all() or (w < 0).any():
@@ -108,7 +116,7 @@ def checked_weights(weights: Any, n: int) -> np.ndarray:
 
 def checked_proba(proba: Any, n: int, k: int) -> np.ndarray:
     """An (n, k) probability matrix with finite values in [0, 1] (a 1e-6 slack for rounding)."""
-    p = np.asarray(proba, dtype=np.float64)
+    p = float_array(proba, "proba")
     if p.ndim == 1 and k == 2:
         p = np.column_stack([1.0 - p, p])
     if p.shape != (n, k):

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from modeltel.performance.labels import PerformanceInputError, checked_proba, checked_weights, class_labels
+from modeltel.performance.labels import (
+    PerformanceInputError,
+    checked_proba,
+    checked_weights,
+    class_labels,
+    float_array,
+)
 
 CALIBRATION_BINS = 10
 _EPS = np.finfo(np.float64).eps
@@ -200,10 +206,7 @@ def regression_metrics(y_true: Any, y_pred: Any, weights: Any = None) -> dict[st
 
 
 def _numbers(values: Any, what: str) -> np.ndarray:
-    try:
-        x = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise PerformanceInputError(f"regression {what} must be numbers") from None
+    x = float_array(values, f"regression {what}")
     if x.ndim != 1:
         raise PerformanceInputError(f"{what} must be one-dimensional, got shape {x.shape}")
     if not np.isfinite(x).all():
