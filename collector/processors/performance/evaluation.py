@@ -17,14 +17,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modeltel.collector.processors.performance.events import MISSING_SEGMENT
 from modeltel.collector.processors.performance.probabilities import probability_matrix
 from modeltel.collector.processors.performance.store import StoredRows, read_rows
 from modeltel.drift import Profile
 from modeltel.drift.columns import category_key
 from modeltel.performance.baseline import PerformanceProfile
 from modeltel.performance.estimation import Estimate, PerformanceEstimator
-from modeltel.performance.realized import classification_metrics, regression_metrics
+from modeltel.performance.realized import binary_positive, classification_metrics, regression_metrics
+from modeltel.performance.segments import MISSING, disparity, segment_metrics, selection_rates
 
 Task = Literal["classification", "regression"]
 
@@ -268,10 +268,7 @@ def segment_column(columns: Columns, context: StreamContext, name: str) -> np.nd
     """Each row's value of segment attribute ``name`` (``_missing`` when it had none)."""
     values = context.segment_values
     return np.asarray(
-        [
-            values[s].get(name, MISSING_SEGMENT) if s is not None else MISSING_SEGMENT
-            for s in columns.segments
-        ],
+        [values[s].get(name, MISSING) if s is not None else MISSING for s in columns.segments],
         dtype=object,
     ).astype(str)
 
@@ -279,4 +276,60 @@ def segment_column(columns: Columns, context: StreamContext, name: str) -> np.nd
 def _segments(
     columns: Columns, mask: np.ndarray, context: StreamContext, classes: list[str], positive: str | None
 ) -> dict[str, Any]:
-    return {}
+    """Per segment attribute: each value's realized metrics (labelled rows), selection rate (all
+    predictions, labelled or not) and the disparities between the values."""
+    if not context.segment_by:
+        return {}
+    predicted = mask & columns.has_prediction
+    positions = np.flatnonzero(predicted)
+    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions.tolist()], dtype=str)
+    scored = columns.labelled[positions]
+    if classes:
+        scored &= np.isin(y_pred, classes)
+    y_true = np.asarray(
+        [category_key(columns.labels[i]) if columns.labelled[i] else "" for i in positions.tolist()],
+        dtype=str,
+    )
+    if classes:
+        scored &= np.isin(y_true, classes)
+    classes_seen = classes or sorted(set(y_pred.tolist()) | set(y_true[scored].tolist()))
+    if positive is None and len(classes_seen) == 2:
+        positive = binary_positive(classes_seen)
+    weights = columns.weights[positions]
+    with_proba = bool(classes) and bool(columns.has_proba[positions][scored].all())
+    result = {}
+    for name in context.segment_by:
+        groups = segment_column(columns, context, name)[positions]
+        per_group: dict[str, dict[str, Any]] = {}
+        labelled_metrics = {}
+        if scored.any():
+            labelled_metrics = segment_metrics(
+                groups[scored], y_true[scored], y_pred[scored],
+                proba=columns.proba[positions][scored] if with_proba else None,
+                classes=classes_seen, weights=weights[scored], positive=positive,
+            )  # fmt: skip
+        rates = selection_rates(groups, y_pred, positive, weights) if positive is not None else {}
+        counts = dict(zip(*np.unique(groups, return_counts=True), strict=True))
+        for group in sorted(set(counts) | set(labelled_metrics)):
+            metrics = _finite(
+                {k: v for k, v in labelled_metrics.get(group, {}).items() if k != "selection_rate"}
+            )
+            per_group[str(group)] = {
+                "predictions": int(counts.get(group, 0)),
+                "labelled": metrics.pop("rows", 0.0),
+                "selection_rate": rates.get(group),
+                "metrics": metrics,
+            }
+        selection = disparity({g: {"rows": float(v["predictions"]), "selection_rate": v["selection_rate"]}
+                               for g, v in per_group.items() if v["selection_rate"] is not None})  # fmt: skip
+        outcomes = disparity({g: {"rows": v["labelled"], **v["metrics"]} for g, v in per_group.items()})
+        result[name] = {
+            "groups": per_group,
+            "disparity": _finite(
+                {
+                    **{k: v for k, v in selection.items() if k.startswith("selection_rate")},
+                    **{k: v for k, v in outcomes.items() if not k.startswith("selection_rate")},
+                }
+            ),
+        }
+    return result

@@ -18,6 +18,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from modeltel.collector.processors.drift.records import sample_weight
 from modeltel.collector.processors.performance.label_values import Scalar, prediction_id_bytes, scalar_value
+from modeltel.drift.columns import category_key
+from modeltel.performance.segments import MISSING
 from modeltel.semconv import (
     ATTR_EVENT_NAME,
     ATTR_MODEL_NAME,
@@ -28,7 +30,6 @@ from modeltel.semconv import (
     PREDICTION_EVENT,
 )
 
-MISSING_SEGMENT = "_missing"
 _NO_FEATURES = msgspec.Raw(b"")
 
 
@@ -75,16 +76,13 @@ class DecodedEvents:
 
 
 def segment_text(value: Any) -> str:
-    """A segment value as a label value: strings as they are, other scalars as JSON text."""
-    if value is None:
-        return MISSING_SEGMENT
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return MISSING_SEGMENT
+    """A segment value as a label value: the drift engine's category text (``_missing`` for
+    null, NaN and non-scalars)."""
+    try:
+        key = category_key(value)
+    except TypeError:
+        return MISSING
+    return MISSING if key is None else key
 
 
 def _any_value(value: Any) -> Any:

@@ -36,7 +36,7 @@ from modeltel.collector.processors.performance.events import PredictionEvents, d
 from modeltel.collector.processors.performance.label_values import Scalar
 from modeltel.collector.processors.performance.metrics import PerformanceMetrics
 from modeltel.collector.processors.performance.probabilities import encode_probabilities
-from modeltel.collector.processors.performance.segments import SegmentCap
+from modeltel.collector.processors.performance.segments import SegmentSets
 from modeltel.collector.processors.performance.store import Join, JoinStore, NewPredictions, PredictionOutcome
 from modeltel.collector.signals import Signal
 from modeltel.drift import Profile
@@ -63,7 +63,7 @@ class PerformanceProcessor:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="performance-store")
         self._evaluator = ThreadPoolExecutor(1, thread_name_prefix="performance-evaluation")
         self._reader = None
-        self._segments: SegmentCap | None = None
+        self._segments: SegmentSets | None = None
         self._tasks: list[asyncio.Task] = []
         self._last_warning: dict[str, float] = {}
 
@@ -83,7 +83,7 @@ class PerformanceProcessor:
             config.max_pending_labels, config.fsync,
         )  # fmt: skip
         self._reader = await self._evaluate_in_thread(self.store.reader)
-        self._segments = SegmentCap(self.store, config.max_segment_values)
+        self._segments = SegmentSets(self.store, config.max_segment_values)
         self._dirty = set(self.store.streams_by_id)  # evaluate what a previous run left
         self._publish_store()
         host.add_route(
@@ -187,7 +187,9 @@ class PerformanceProcessor:
             rows.proba += proba
             rows.weights += events.weights
             rows.segments += (
-                segments.ids(stream, events.segments) if events.segments else [None] * len(events)
+                segments.ids(stream, self._segment_by, events.segments)
+                if events.segments
+                else [None] * len(events)
             )
             metrics.predictions.labels(model, version).inc(len(events))
             touched.add(stream.id)

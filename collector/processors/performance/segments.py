@@ -1,44 +1,46 @@
-"""Segment values as the join store keeps them, with the cardinality cap.
+"""Segment values as the join store keeps them: one small segment-set number per row.
 
-Per (model, version) and segment attribute, the first ``max_segment_values`` distinct values
-seen become segments; every later new value is stored as ``_other``. The cap is decided at
-intake and persisted with the rows, so a restart keeps the same segments and a burst of new
-values cannot grow the series count (models x windows x attributes x (cap + 1) x metrics).
+Per (model, version) and segment attribute, the engine's ``SegmentCap`` admits the first
+``max_segment_values`` distinct values; later new values are stored as ``_other``, missing
+ones as ``_missing``. The cap is applied at intake and persisted with the rows (the values
+already in the store are re-admitted on start), so a restart keeps the same segments and a
+burst of new values cannot grow the series count.
 """
 
+import numpy as np
+
 from modeltel.collector.processors.performance.store import JoinStore, Stream
+from modeltel.performance.segments import MISSING, OTHER, SegmentCap
 
-OTHER = "_other"
 
-
-class SegmentCap:
+class SegmentSets:
     def __init__(self, store: JoinStore, max_values: int) -> None:
         self._store = store
         self._max = max_values
-        self._seen: dict[tuple[int, str], set[str]] = {}
-        for segment_id, values in store.segment_values.items():
+        self._caps: dict[tuple[int, str], SegmentCap] = {}
+        known: dict[tuple[int, str], list[str]] = {}
+        for segment_id, values in sorted(store.segment_values.items()):
             stream_id = store.segment_streams[segment_id]
             for name, value in values.items():
-                if value != OTHER:
-                    self._seen.setdefault((stream_id, name), set()).add(value)
-        self._ids: dict[tuple[int, tuple[tuple[str, str], ...]], int] = {}
+                if value not in (OTHER, MISSING):
+                    known.setdefault((stream_id, name), []).append(value)
+        for key, values in known.items():
+            self._caps[key] = SegmentCap(max_values, known=dict.fromkeys(values))
+        self._ids: dict[tuple[int, tuple[str, ...]], int] = {}
 
-    def _capped(self, stream: Stream, name: str, value: str) -> str:
-        seen = self._seen.setdefault((stream.id, name), set())
-        if value in seen:
-            return value
-        if len(seen) < self._max:
-            seen.add(value)
-            return value
-        return OTHER
-
-    def ids(self, stream: Stream, rows: list[dict[str, str]]) -> list[int]:
-        """The segment-set id of each row (values past the cap become ``_other``)."""
+    def ids(self, stream: Stream, names: tuple[str, ...], rows: list[dict[str, str]]) -> list[int]:
+        """The segment-set number of each row."""
+        columns = []
+        for name in names:
+            cap = self._caps.get((stream.id, name))
+            if cap is None:
+                cap = self._caps[(stream.id, name)] = SegmentCap(self._max)
+            columns.append(cap.assign(np.asarray([row[name] for row in rows], dtype=str)).tolist())
         result = []
-        for values in rows:
-            key = (stream.id, tuple((n, self._capped(stream, n, v)) for n, v in values.items()))
-            segment_id = self._ids.get(key)
+        for values in zip(*columns, strict=True):
+            segment_id = self._ids.get((stream.id, values))
             if segment_id is None:
-                segment_id = self._ids[key] = self._store.segment_set(stream, dict(key[1]))
+                segment_id = self._store.segment_set(stream, dict(zip(names, values, strict=True)))
+                self._ids[(stream.id, values)] = segment_id
             result.append(segment_id)
         return result
