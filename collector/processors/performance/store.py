@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modeltel.collector.processors.performance.label_values import Scalar
+from modeltel.drift.columns import category_key
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS streams (
@@ -117,6 +118,11 @@ class StoredRows:
     segments: list[int | None]
     labels: list[Scalar | None]
     label_times_ms: list[int | None]
+
+
+def _same(a: Scalar, b: Scalar) -> bool:
+    """Whether two labels name the same class or value (``1``, ``1.0`` and ``"1"`` do)."""
+    return a == b or category_key(a) == category_key(b)
 
 
 def _connect(path: Path, fsync: bool) -> sqlite3.Connection:
@@ -252,7 +258,7 @@ class JoinStore:
             self.predictions += outcome.inserted
             self.awaiting += outcome.inserted
             if self.pending:
-                outcome.joins = self._join_pending(rows.ids)
+                outcome.joins = self._join_pending(rows)
             outcome.evicted = self._evict_predictions()
             db.execute("COMMIT")
         except BaseException:
@@ -260,9 +266,9 @@ class JoinStore:
             raise
         return outcome
 
-    def _join_pending(self, ids: list[bytes]) -> list[Join]:
+    def _join_pending(self, rows: NewPredictions) -> list[Join]:
         waiting = []
-        for chunk in _chunks(ids):
+        for chunk in _chunks(rows.ids):
             waiting += self._db.execute(
                 f"SELECT id, label, label_time FROM pending_labels WHERE id IN ({_placeholders(len(chunk))})",
                 chunk,
@@ -270,26 +276,26 @@ class JoinStore:
         if not waiting:
             return []
         found = {row[0]: row for row in waiting}
-        return self._apply(list(found.values()), delete_pending=True)
+        where = {
+            i: (s, t) for i, s, t in zip(rows.ids, rows.streams, rows.times_ms, strict=True) if i in found
+        }
+        joins = self._apply(list(found.values()), where)
+        self._db.executemany("DELETE FROM pending_labels WHERE id = ?", [(i,) for i in found])
+        self.pending -= len(found)
+        return joins
 
-    def _apply(self, labels: list[tuple[bytes, Scalar, int]], delete_pending: bool = False) -> list[Join]:
-        """Set labels on predictions known to be unlabelled; returns their joins."""
-        db = self._db
-        db.executemany(
+    def _apply(
+        self, labels: list[tuple[bytes, Scalar, int]], where: dict[bytes, tuple[int, int]]
+    ) -> list[Join]:
+        """Set labels on predictions known to be unlabelled (``where``: their stream and time)."""
+        self._db.executemany(
             "UPDATE predictions SET label = ?, label_time = ? WHERE id = ? AND label IS NULL",
             [(label, label_time, prediction_id) for prediction_id, label, label_time in labels],
         )
         joins = []
-        ids = [row[0] for row in labels]
-        label_time = {row[0]: row[2] for row in labels}
-        for chunk in _chunks(ids):
-            for prediction_id, stream_id, time_ms in db.execute(
-                f"SELECT id, stream, time FROM predictions WHERE id IN ({_placeholders(len(chunk))})", chunk
-            ):
-                joins.append(Join(stream_id, max(0.0, (label_time[prediction_id] - time_ms) / 1000.0)))
-        if delete_pending:
-            db.executemany("DELETE FROM pending_labels WHERE id = ?", [(i,) for i in ids])
-            self.pending -= len(ids)
+        for prediction_id, _, label_time in labels:
+            stream_id, time_ms = where[prediction_id]
+            joins.append(Join(stream_id, max(0.0, (label_time - time_ms) / 1000.0)))
         self.awaiting -= len(joins)
         return joins
 
@@ -302,17 +308,22 @@ class JoinStore:
         for position, (prediction_id, label, _) in enumerate(labels):
             earlier = first.setdefault(prediction_id, position)
             if earlier != position:
-                statuses[position] = "duplicate" if labels[earlier][1] == label else "conflicting_duplicate"
+                statuses[position] = (
+                    "duplicate" if _same(labels[earlier][1], label) else "conflicting_duplicate"
+                )
         unique = list(first)
         db.execute("BEGIN IMMEDIATE")
         try:
             stored: dict[bytes, Scalar | None] = {}
+            where: dict[bytes, tuple[int, int]] = {}
             for chunk in _chunks(unique):
-                stored.update(
-                    db.execute(
-                        f"SELECT id, label FROM predictions WHERE id IN ({_placeholders(len(chunk))})", chunk
-                    ).fetchall()
-                )
+                for prediction_id, label, stream_id, time_ms in db.execute(
+                    "SELECT id, label, stream, time FROM predictions"
+                    f" WHERE id IN ({_placeholders(len(chunk))})",
+                    chunk,
+                ):
+                    stored[prediction_id] = label
+                    where[prediction_id] = (stream_id, time_ms)
             held: dict[bytes, Scalar] = {}
             unknown = [i for i in unique if i not in stored]
             if self.pending and unknown:
@@ -329,13 +340,13 @@ class JoinStore:
                 label = labels[position][1]
                 previous = stored.get(prediction_id, held.get(prediction_id))
                 if previous is not None:
-                    statuses[position] = "duplicate" if previous == label else "conflicting_duplicate"
+                    statuses[position] = "duplicate" if _same(previous, label) else "conflicting_duplicate"
                 elif prediction_id in stored:
                     to_join.append(labels[position])
                 else:
                     statuses[position] = "pending"
                     to_hold.append(labels[position])
-            joins = self._apply(to_join) if to_join else []
+            joins = self._apply(to_join, where) if to_join else []
             evicted = 0
             if to_hold:
                 expires = round((self.clock() + self._label_ttl) * 1000)
