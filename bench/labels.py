@@ -31,6 +31,10 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from modeltel.agent.record_body import encode_body
+from modeltel.collector.processors.performance.evaluation import StreamContext, evaluate_stream
+from modeltel.collector.processors.performance.store import JoinStore
+from modeltel.drift import build_profile
+from modeltel.performance.estimation import PerformanceEstimator
 from modeltel.replay.records import event_request
 from modeltel.semconv import LABEL_EVENT, PREDICTION_EVENT
 
@@ -127,6 +131,30 @@ def baseline(directory: Path, ids: list[bytes], labels: list[int], order: np.nda
     print(f"  {'plain table bytes per 1M rows':<34} {size / len(ids) * 1e6 / 2**20:>10,.1f} MiB")
 
 
+def evaluation(path: Path, rng: np.random.Generator) -> None:
+    """CPU time of one evaluation of the stored stream (three windows, realized metrics and a
+    calibrated estimate from a 5,000-row labelled reference profile), in this process."""
+    positive = rng.uniform(size=5000)
+    reference = {
+        "x": rng.normal(size=5000), "prediction": (positive > 0.5).astype(int), "proba_0": 1 - positive,
+        "proba_1": positive, "label": (rng.uniform(size=5000) < positive).astype(int),
+    }  # fmt: skip
+    profile = build_profile(reference, model="bench", version="1", prediction_columns=["prediction"],
+                            score_columns=["proba_0", "proba_1"], target_column="label")  # fmt: skip
+    store = JoinStore(path, 30 * 86400, 86400, 10**9, 10**9)
+    stream = store.streams[("bench", "1")]
+    context = StreamContext(stream.id, "bench", "1", tuple(stream.classes), {}, (), profile,
+                            PerformanceEstimator.from_profile(profile))  # fmt: skip
+    windows = [("1d", 86400.0), ("7d", 7 * 86400.0), ("30d", 30 * 86400.0)]
+    started = time.process_time()
+    result = evaluate_stream(store.reader(), context, windows)
+    seconds = time.process_time() - started
+    rows = result.windows[-1].predictions
+    print(f"  {'one evaluation (3 windows, estimate)':<34} {seconds:>10.2f} s CPU for {rows:,} rows "
+          f"({seconds / rows * 1e6:.1f} s per 1M rows)")  # fmt: skip
+    store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--predictions", type=int, default=200_000)
@@ -196,6 +224,7 @@ def main() -> None:
         store = sum(p.stat().st_size for p in (directory / "state").glob("performance.sqlite*"))
         print(f"  {'join store bytes per 1M predictions':<34} {store / n * 1e6 / 2**20:>10,.1f} MiB "
               f"({store / n:.0f} B per labelled prediction, indexes included)")  # fmt: skip
+        evaluation(directory / "state" / "performance.sqlite", rng)
         baseline(directory, ids, labels, order, args.api_batch)
 
 

@@ -44,6 +44,11 @@ class PerformanceConfig(ComponentConfig):
     profiles_dir: Path | None = Field(
         default=None, description="Reference profiles (*.json), looked up like the drift processor's."
     )
+    estimation_band_rows: int = Field(
+        default=5000,
+        ge=100,
+        description="Rows the estimate's band simulation uses at most (its spread is scaled to the window).",
+    )
     segment_by: list[str] = Field(
         default_factory=list,
         max_length=8,

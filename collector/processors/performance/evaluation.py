@@ -12,7 +12,7 @@ Windows are trailing horizons by prediction time ending at the stream's newest p
 import math
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +41,8 @@ class StreamContext:
     segment_by: tuple[str, ...]
     profile: Profile | None
     estimator: PerformanceEstimator | None
+    point_estimator: PerformanceEstimator | None = None
+    """The same calibration with a minimal band simulation: the gap needs only the point estimate."""
 
 
 @dataclass
@@ -124,6 +126,14 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     }
 
 
+def class_keys(values: list[Any]) -> np.ndarray:
+    """The class text of each stored value ("" for none), computed once per distinct value.
+
+    Booleans are stored as text, so the ints and floats that hash alike (1 and 1.0) share a key."""
+    keys = {value: "" if value is None else category_key(value) for value in set(values)}
+    return np.asarray([keys[value] for value in values], dtype=str)
+
+
 class Columns:
     """A stream's rows as the engine's arrays."""
 
@@ -134,6 +144,8 @@ class Columns:
             (label is not None for label in rows.labels), dtype=bool, count=len(rows.labels)
         )
         self.predicted = rows.predicted
+        self.predicted_keys = class_keys(rows.predicted)
+        self.label_keys = class_keys(rows.labels)
         self.has_prediction = np.fromiter(
             (p is not None for p in rows.predicted), dtype=bool, count=len(rows.predicted)
         )
@@ -159,8 +171,7 @@ def _classification(
     if not rows.any():
         return {}, 0
     positions = np.flatnonzero(rows)
-    y_true = np.asarray([category_key(columns.labels[i]) for i in positions.tolist()], dtype=str)
-    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions.tolist()], dtype=str)
+    y_true, y_pred = columns.label_keys[positions], columns.predicted_keys[positions]
     if classes:  # a label or prediction outside the model's classes cannot be scored with its proba
         known = np.isin(y_true, classes) & np.isin(y_pred, classes)
         unknown = int((~known).sum())
@@ -200,11 +211,8 @@ def _estimate(
     rows = rows & columns.has_proba
     if estimator is None or not rows.any():
         return {}
-    positions = np.flatnonzero(rows).tolist()
-    predicted = [columns.predicted[i] for i in positions]
-    y_pred = None  # the model's own predictions when every row has one, else the argmax
-    if None not in predicted:
-        y_pred = np.asarray([category_key(p) for p in predicted], dtype=object).astype(str)
+    # the model's own predictions when every row has one, else the argmax
+    y_pred = columns.predicted_keys[rows] if columns.has_prediction[rows].all() else None
     estimates = estimator.estimate(columns.proba[rows], weights=columns.weights[rows], y_pred=y_pred)
     return {
         name: estimate
@@ -232,24 +240,25 @@ def evaluate_stream(
     columns = Columns(rows, context, classes)
     task = decide_task(context.profile, rows.predicted, bool(columns.has_proba.any()))
     positive = reference.positive if reference is not None else None
-    results = []
+    results: list[WindowPerformance] = []
     for label, seconds in windows:
         start_ms = newest - round(seconds * 1000)
         mask = columns.times_ms >= start_ms
         total = float(columns.weights[mask].sum())
         labelled = mask & columns.labelled
+        counts = (int(mask.sum()), int(labelled.sum()))
+        if results and (results[-1].predictions, results[-1].labelled) == counts:
+            # windows are nested, so the same counts are the same rows: reuse the shorter one's figures
+            results.append(replace(results[-1], window=label, start=start_ms / 1000))
+            continue
         window = WindowPerformance(
-            label,
-            start_ms / 1000,
-            newest / 1000,
-            int(mask.sum()),
-            int(labelled.sum()),
+            label, start_ms / 1000, newest / 1000, *counts,
             float(columns.weights[labelled].sum()) / total if total else None,
-        )
+        )  # fmt: skip
         if task == "classification":
             window.realized, window.unknown_class = _classification(columns, mask, classes, positive)
             window.estimated = _estimate(context.estimator, columns, mask)
-            on_labelled = _estimate(context.estimator, columns, labelled)
+            on_labelled = _estimate(context.point_estimator or context.estimator, columns, labelled)
             window.gap = {
                 name: on_labelled[name].value - window.realized[name]
                 for name in on_labelled
@@ -282,14 +291,11 @@ def _segments(
         return {}
     predicted = mask & columns.has_prediction
     positions = np.flatnonzero(predicted)
-    y_pred = np.asarray([category_key(columns.predicted[i]) for i in positions.tolist()], dtype=str)
+    y_pred = columns.predicted_keys[positions]
     scored = columns.labelled[positions]
     if classes:
         scored &= np.isin(y_pred, classes)
-    y_true = np.asarray(
-        [category_key(columns.labels[i]) if columns.labelled[i] else "" for i in positions.tolist()],
-        dtype=str,
-    )
+    y_true = columns.label_keys[positions]
     if classes:
         scored &= np.isin(y_true, classes)
     classes_seen = classes or sorted(set(y_pred.tolist()) | set(y_true[scored].tolist()))

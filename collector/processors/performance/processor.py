@@ -56,7 +56,7 @@ class PerformanceProcessor:
         self._temporary: Path | None = None
         self.store: JoinStore | None = None
         self.profiles: dict[Key, Profile] = {}
-        self._estimators: dict[Key, PerformanceEstimator | None] = {}
+        self._estimators: dict[Key, tuple[PerformanceEstimator | None, PerformanceEstimator | None]] = {}
         self.results: dict[Key, StreamPerformance] = {}
         self._dirty: set[int] = set()
         self._metrics: PerformanceMetrics | None = None
@@ -253,16 +253,22 @@ class PerformanceProcessor:
 
     # evaluation -----------------------------------------------------------------------------
 
-    def _estimator(self, key: Key) -> PerformanceEstimator | None:
+    def _estimators_of(self, key: Key) -> tuple[PerformanceEstimator | None, PerformanceEstimator | None]:
+        """The profile's estimator, and a light one (a token band simulation) for the gap."""
         if key not in self._estimators:
             profile = self.profiles.get(key)
-            estimator = None
+            estimators: tuple[PerformanceEstimator | None, PerformanceEstimator | None] = (None, None)
             if profile is not None:
                 try:
-                    estimator = PerformanceEstimator.from_profile(profile)
+                    estimators = (
+                        PerformanceEstimator.from_profile(
+                            profile, max_band_rows=self._config.estimation_band_rows
+                        ),
+                        PerformanceEstimator.from_profile(profile, draws=2, max_band_rows=100),
+                    )
                 except Exception as error:
                     _log.warning("performance: no estimation for model %r version %r: %s", *key, error)
-            self._estimators[key] = estimator
+            self._estimators[key] = estimators
         return self._estimators[key]
 
     async def evaluate_due(self) -> None:
@@ -275,7 +281,7 @@ class PerformanceProcessor:
             key = (stream.model, stream.version)
             context = StreamContext(
                 stream_id, stream.model, stream.version, tuple(stream.classes), dict(store.segment_values),
-                self._segment_by, self.profiles.get(key), self._estimator(key),
+                self._segment_by, self.profiles.get(key), *self._estimators_of(key),
             )  # fmt: skip
             try:
                 result = await self._evaluate_in_thread(evaluate_stream, self._reader, context, self._windows)
