@@ -14,7 +14,6 @@ import contextlib
 import logging
 import shutil
 import tempfile
-import time
 from collections import Counter as Tally
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from modeltel.collector.component import Consumer, Host
+from modeltel.collector.log_throttle import ThrottledWarnings
 from modeltel.collector.processors.drift.config import format_duration
 from modeltel.collector.processors.drift.references import load_profiles
 from modeltel.collector.processors.performance import label_api, status
@@ -40,6 +40,7 @@ from modeltel.collector.processors.performance.segments import SegmentSets
 from modeltel.collector.processors.performance.store import Join, JoinStore, NewPredictions, PredictionOutcome
 from modeltel.collector.signals import Signal
 from modeltel.drift import Profile
+from modeltel.exporters.sending import state_file
 from modeltel.performance.estimation import PerformanceEstimator
 
 _log = logging.getLogger("modeltel.collector")
@@ -65,7 +66,7 @@ class PerformanceProcessor:
         self._reader = None
         self._segments: SegmentSets | None = None
         self._tasks: list[asyncio.Task] = []
-        self._last_warning: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(_log)
 
     # lifecycle ------------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ class PerformanceProcessor:
         if directory is None:
             directory = self._temporary = Path(tempfile.mkdtemp(prefix="modeltel-performance-"))
             _log.info("performance: no state_dir, join store in %s (removed at shutdown)", directory)
-        path = directory / f"{self._id.replace('/', '__')}.sqlite"
+        path = state_file(directory, self._id)
         config = self._config
         self.store = await self._write(
             JoinStore, path, config.prediction_ttl, config.label_ttl, config.max_predictions,
@@ -317,11 +318,7 @@ class PerformanceProcessor:
 
     def _count_invalid(self, invalid: Tally[str]) -> None:
         assert self._metrics is not None
-        now = time.monotonic()
         for reason, count in invalid.items():
-            if not count:
-                continue
-            self._metrics.records_invalid.labels(reason).inc(count)
-            if now - self._last_warning.get(reason, -60.0) >= 60.0:
-                self._last_warning[reason] = now
-                _log.warning("performance: %d record(s) not usable: %s", count, reason)
+            if count:
+                self._metrics.records_invalid.labels(reason).inc(count)
+                self._warnings.warn(reason, "performance: %d record(s) not usable: %s", count, reason)
