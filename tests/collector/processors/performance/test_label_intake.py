@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from sklearn import metrics as sk
 
 from tests.collector.processors.performance.otlp_events import (
     NS,
@@ -181,3 +183,25 @@ def test_bad_label_records_are_counted_and_forwarded(collector: Collector) -> No
     assert collector.value("modeltel_performance_records_invalid_total", reason="prediction_id_invalid") == 1
     assert collector.value("modeltel_join_store_predictions") == 3  # kept, without probabilities
     assert collector.value("modeltel_prediction_records_total", ml_model_name="m") == 4  # all forwarded
+
+
+def test_sample_rates_weight_metrics_and_coverage(collector: Collector) -> None:
+    """A record kept with sample rate r stands for 1/r predictions, in the metrics and in coverage."""
+    rng = np.random.default_rng(2)
+    n = 40
+    known = ids(n)
+    rates = np.where(np.arange(n) % 2 == 0, 0.25, 1.0)
+    predicted = rng.integers(0, 2, n)
+    truth = rng.integers(0, 2, n)
+    now = time.time_ns()
+    send(collector, [prediction(known[i], int(predicted[i]), now - NS, sample_rate=float(rates[i]))
+                     for i in range(n)])  # fmt: skip
+    labelled = np.arange(n) % 5 != 0
+    post(collector, [{"prediction_id": known[i], "label": int(truth[i])} for i in np.flatnonzero(labelled)])
+    window = wait_until(lambda: labelled_window(collector, int(labelled.sum())), what="labelled rows")
+    weights = 1 / rates
+    assert window["coverage"] == pytest.approx(weights[labelled].sum() / weights.sum())
+    assert window["realized"]["accuracy"] == pytest.approx(
+        sk.accuracy_score(truth[labelled], predicted[labelled], sample_weight=weights[labelled])
+    )
+    assert collector.value("modeltel_label_coverage_ratio", window="30d") == pytest.approx(window["coverage"])
