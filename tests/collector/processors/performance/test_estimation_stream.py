@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from modeltel.drift import build_profile
 from tests.collector.processors.performance.otlp_events import NS, api, prediction, send, with_performance
-from tests.conftest import Collector, launch_collector, wait_until
+from tests.conftest import Collector, launch_collector, launch_prometheus, wait_until
 
 MODEL = {"ml_model_name": "cancer", "ml_model_version": "1"}
 
@@ -94,6 +94,19 @@ def test_estimates_track_realized_on_shifted_data(tmp_path: Path) -> None:
         for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
             assert lower[metric] <= realized[metric] <= upper[metric], metric
             assert gap[metric] == pytest.approx(estimated[metric] - realized[metric], abs=1e-9), metric
+
+        # "below X% of baseline" is one PromQL rule: the series match once the window label is ignored
+        prometheus = launch_prometheus(tmp_path, collector.metrics_port)
+        try:
+            realized_30d = 'modeltel_model_performance{window="30d"}'
+            ratio = f"{realized_30d} / ignoring(window) modeltel_model_performance_baseline"
+            found = wait_until(lambda: prometheus.query(ratio), timeout=30, what="ratio to baseline")
+            ratios = {r["metric"]["metric"]: float(r["value"][1]) for r in found}
+            assert set(ratios) == set(realized) & set(baseline)
+            for metric, value in ratios.items():
+                assert value == pytest.approx(realized[metric] / baseline[metric]), metric
+        finally:
+            prometheus.process.stop()
     finally:
         collector.process.stop()
 
