@@ -29,8 +29,6 @@ from modeltel.drift.profile import (
 )
 from modeltel.drift.tables import TableColumn, columns
 from modeltel.performance.baseline import PerformanceProfile, Task
-from modeltel.performance.building import build_performance
-from modeltel.performance.labels import PerformanceInputError
 
 MAX_CATEGORIES = 100
 """Categories with their own bin; the rest share the "other" bin."""
@@ -290,6 +288,11 @@ def _performance(
     """The labelled reference's performance section; None without a target column."""
     if not target:
         return None
+    # Imported here: modeltel.performance reads labels with modeltel.drift.columns, so importing
+    # it at the top would make the two packages' imports circular.
+    from modeltel.performance.building import build_performance
+    from modeltel.performance.labels import PerformanceInputError
+
     prediction = predictions[0] if predictions else ("prediction" if "prediction" in table else None)
     try:
         return build_performance(

@@ -24,6 +24,8 @@ from modeltel.performance.realized import binary_positive, classification_metric
 BAND_CHUNKS = 20
 """Reference chunks the band constants are measured on (each at least MIN_CHUNK_ROWS rows)."""
 MIN_CHUNK_ROWS = 30
+MAX_CLASSES = 200
+"""Classes a classifier's baseline may have (per-class maps and metrics stay small)."""
 
 
 def infer_task(target: TableColumn, has_proba: bool) -> Task:
@@ -102,6 +104,10 @@ def _classification(
     if len(proba_keys) > 1:
         classes |= set(proba_keys)
     ordered = sorted(classes)
+    if len(ordered) > MAX_CLASSES:
+        raise PerformanceInputError(
+            f"target {target!r} has {len(ordered)} classes (at most {MAX_CLASSES}): a regression target?"
+        )
     if len(ordered) < 2:
         raise PerformanceInputError(f"the labelled reference has one class only ({ordered})")
     pos = binary_positive(ordered, positive) if len(ordered) == 2 else None
@@ -159,8 +165,9 @@ def _reference_proba(table: dict, classes: list[str], pos: str | None, names: di
         return np.column_stack([1 - p, p]) if classes.index(pos) == 1 else np.column_stack([p, 1 - p])
     missing = [c for c in classes if c not in names]
     if missing:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise PerformanceInputError(
-            f"no probability column for classes {missing} (have {sorted(names.values())})"
+            f"no probability column for classes {missing[:10]}{more} (have {sorted(names.values())[:10]})"
         )
     return np.column_stack([col.numeric(table[names[c]].values, parse_strings=True)[0] for c in classes])
 

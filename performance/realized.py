@@ -61,10 +61,10 @@ def binary_positive(classes: Sequence[str], positive: Any = None) -> str:
     two in sorted order (scikit-learn's ``pos_label=1`` for 0/1, ``classes_[1]``)."""
     if positive is None:
         return sorted(classes)[-1]
-    key = class_labels(np.asarray([positive], dtype=object), "positive class")[0]
+    key = str(class_labels(np.asarray([positive], dtype=object), "positive class")[0])
     if key not in classes:
         raise PerformanceInputError(f"positive class {key!r} is not one of {list(classes)}")
-    return str(key)
+    return key
 
 
 def weighted_auc(score: np.ndarray, positive_w: np.ndarray, negative_w: np.ndarray) -> float | None:
