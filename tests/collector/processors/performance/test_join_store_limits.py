@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from modeltel.collector.processors.performance.segments import SegmentSets
 from modeltel.collector.processors.performance.store import JoinStore, NewPredictions
 from tests.collector.processors.performance.otlp_events import api, prediction, send, with_performance
 from tests.conftest import Collector, launch_collector, wait_until
@@ -90,4 +91,23 @@ def test_reopened_store_keeps_rows_joins_and_counts(tmp_path: Path) -> None:
     assert len(reopened.add_predictions(late).joins) == 1  # the held label meets its prediction
     assert (reopened.predictions, reopened.awaiting, reopened.pending) == (11, 8, 0)
     assert reopened.add_labels([(identifiers[0], 0, 1)]).statuses == ["conflicting_duplicate"]
+    reopened.close()
+
+
+def test_segment_cap_survives_reopening(tmp_path: Path) -> None:
+    """Values admitted before a restart stay segments; a value refused stays ``_other``."""
+    path = tmp_path / "store.sqlite"
+    store = JoinStore(path, 3600, 3600, 1000, 1000)
+    stream = store.stream("m", "1")
+    sets = SegmentSets(store, max_values=2)
+    rows = [{"region": r} for r in ("eu", "us", "apac", "_missing", "eu")]
+    first = sets.ids(stream, ("region",), rows)
+    assert [store.segment_values[i]["region"] for i in first] == ["eu", "us", "_other", "_missing", "eu"]
+    store.close()
+
+    reopened = JoinStore(path, 3600, 3600, 1000, 1000)
+    later = [{"region": "apac"}, {"region": "us"}, {"region": "latam"}]
+    again = SegmentSets(reopened, max_values=2).ids(reopened.stream("m", "1"), ("region",), later)
+    assert [reopened.segment_values[i]["region"] for i in again] == ["_other", "us", "_other"]
+    assert again[1] == first[1]
     reopened.close()
