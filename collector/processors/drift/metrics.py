@@ -29,6 +29,9 @@ class DriftMetrics:
     missing: Gauge
     out_of_range: Gauge
     new_category: Gauge
+    type_error: Gauge
+    absent: Gauge
+    unexpected: Gauge
     share: Gauge
     dataset: Gauge
     multivariate_score: Gauge
@@ -61,6 +64,13 @@ class DriftMetrics:
             ),
             new_category=gauge(
                 "modeltel_feature_new_category_ratio", "Share of categories the reference lacks."
+            ),
+            type_error=gauge(
+                "modeltel_feature_type_error_ratio", "Share of values of the wrong type (e.g. text)."
+            ),
+            absent=gauge("modeltel_feature_absent", "1 when the column was absent from every row (schema)."),
+            unexpected=gauge(
+                "modeltel_unexpected_features", "Columns the reference profile does not have (schema).", MODEL
             ),
             share=gauge("modeltel_dataset_drift_share", "Share of tested input features drifted.", MODEL),
             dataset=gauge("modeltel_dataset_drift", "1 when the model's inputs drifted as a whole.", MODEL),
@@ -120,6 +130,9 @@ class DriftMetrics:
                 self.out_of_range.labels(*labels).set(quality.out_of_range_ratio)
             if quality.new_category_ratio is not None:
                 self.new_category.labels(*labels).set(quality.new_category_ratio)
+            self.type_error.labels(*labels).set(quality.type_error_ratio)
+            self.absent.labels(*labels).set(float(quality.absent))
+        self.unexpected.labels(model, version, label).set(len(report.unexpected_features))
         share = result.drift_share
         self.share.labels(model, version, label).set(share)
         outputs = [f for f in report.features if f.role in ("prediction", "score")]
