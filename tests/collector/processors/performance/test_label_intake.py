@@ -205,3 +205,24 @@ def test_sample_rates_weight_metrics_and_coverage(collector: Collector) -> None:
         sk.accuracy_score(truth[labelled], predicted[labelled], sample_weight=weights[labelled])
     )
     assert collector.value("modeltel_label_coverage_ratio", window="30d") == pytest.approx(window["coverage"])
+
+
+def test_label_delay_is_label_time_minus_prediction_time(collector: Collector) -> None:
+    known = ids(3)
+    hour_ago = time.time_ns() - 3600 * NS
+    send(collector, [prediction(i, 1, hour_ago) for i in known])
+    wait_until(lambda: collector.value("modeltel_join_store_predictions") == 3, what="stored")
+    post(collector, [
+        {"prediction_id": known[0], "label": 1, "timestamp": hour_ago / NS + 120},  # two minutes later
+        {"prediction_id": known[1], "label": 1},  # now: an hour later
+        {"prediction_id": known[2], "label": 1, "timestamp": hour_ago / NS - 60},  # before: counted as 0
+    ])  # fmt: skip
+
+    def bucket(le: str) -> float:
+        return collector.value("modeltel_label_delay_seconds_bucket", ml_model_name="m", le=le)
+
+    assert collector.value("modeltel_label_delay_seconds_count", ml_model_name="m") == 3
+    assert (bucket("60.0"), bucket("300.0"), bucket("3600.0"), bucket("21600.0")) == (1, 2, 2, 3)
+    assert collector.value("modeltel_label_delay_seconds_sum", ml_model_name="m") == pytest.approx(
+        3720, abs=30
+    )
