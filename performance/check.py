@@ -6,9 +6,11 @@ RMSE) is **degraded** when it is worse than the baseline by more than ``toleranc
 default 5%: "below 95% of baseline", or an error above 105%) *and* the difference is not
 sampling noise:
 
-- realized: the drop exceeds 1.96 standard errors of the difference of two samples, the
+- realized: the drop exceeds z standard errors of the difference of two samples, the
   file's n rows and the reference's, from the profile's band constants
-  (``baseline_sd * sqrt(1/n + 1/n_ref)``);
+  (``baseline_sd * sqrt(1/n + 1/n_ref)``), z one-sided at ``ALPHA = 0.01`` Bonferroni-split
+  over the task's gated metrics (z = 2.88 for five), so a same-distribution file fails in
+  at most ~1%;
 - estimated (only when the file has no labels): even the band's favourable end is past the
   tolerance line.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -37,7 +40,8 @@ GATED = {
     "classification": ("accuracy", "precision", "recall", "f1", "roc_auc"),
     "regression": ("mae", "rmse"),
 }
-Z = 1.96
+ALPHA = 0.01
+"""Family-wise one-sided false-alarm level of the realized gate, split over the gated metrics."""
 
 
 @dataclass
@@ -187,7 +191,8 @@ def _degraded(check: MetricCheck, section: PerformanceProfile, n: int, tolerance
     if check.realized is not None:
         beyond = check.realized < line if higher else check.realized > line
         sd = section.baseline_sd.get(check.name)
-        noise = 0.0 if sd is None or n == 0 else Z * sd * math.sqrt(1 / n + 1 / section.rows)
+        z = NormalDist().inv_cdf(1 - ALPHA / len(GATED[section.task]))
+        noise = 0.0 if sd is None or n == 0 else z * sd * math.sqrt(1 / n + 1 / section.rows)
         return beyond and abs(check.realized - check.baseline) > noise
     if check.estimated is not None and check.upper is not None and check.lower is not None:
         return check.upper < line if higher else check.lower > line

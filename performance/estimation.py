@@ -45,7 +45,7 @@ from modeltel.performance.labels import (
     class_labels,
     float_array,
 )
-from modeltel.performance.realized import weighted_auc
+from modeltel.performance.realized import count_metrics, macro_auc, weighted_auc
 
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
@@ -72,7 +72,7 @@ class PerformanceEstimator:
         calibration_other: dict[str, CalibrationMap] | None = None,
         level: float = 0.95,
         draws: int = 300,
-        max_band_rows: int = 20_000,
+        max_band_rows: int = 5_000,
         seed: int = 0,
     ) -> None:
         if len(classes) < 2:
@@ -209,27 +209,15 @@ def _expected(
     tp = (w[:, None] * c * chosen).sum(axis=0)
     pred_count = (w[:, None] * chosen).sum(axis=0)
     true_count = (w[:, None] * c).sum(axis=0)
-    out = {"accuracy": float(tp.sum() / total)}
+    # A multiclass class counts in the macro mean when it is predicted or more likely than not
+    # to occur among the labels (realized macro metrics count the classes that do occur).
+    absent = np.log1p(-np.clip(c, 0.0, 1.0 - 1e-12)).sum(axis=0)
+    present = (pred_count > 0) | (absent < np.log(0.5))
+    out = {"accuracy": float(tp.sum() / total), **count_metrics(tp, true_count, pred_count, present, pos)}
     if pos is not None:
-        if pred_count[pos] > 0:
-            out["precision"] = float(tp[pos] / pred_count[pos])
-        if true_count[pos] > 0:
-            out["recall"] = float(tp[pos] / true_count[pos])
-        if true_count[pos] + pred_count[pos] > 0:
-            out["f1"] = float(2 * tp[pos] / (true_count[pos] + pred_count[pos]))
         auc = weighted_auc(raw[:, pos], w * c[:, pos], w * (1 - c[:, pos]))
     else:
-        # A class counts in the macro mean when it is predicted or more likely than not to
-        # occur among the labels (realized macro metrics count the classes that do occur).
-        absent = np.log1p(-np.clip(c, 0.0, 1.0 - 1e-12)).sum(axis=0)
-        present = (pred_count > 0) | (absent < np.log(0.5))
-        safe = lambda a, b: np.divide(a, b, out=np.zeros_like(a), where=b > 0)  # noqa: E731
-        out["precision"] = float(safe(tp, pred_count)[present].mean())
-        out["recall"] = float(safe(tp, true_count)[present].mean())
-        out["f1"] = float(safe(2 * tp, true_count + pred_count)[present].mean())
-        aucs = [weighted_auc(raw[:, j], w * c[:, j], w * (1 - c[:, j])) for j in range(k)]
-        defined = [a for a in aucs if a is not None]
-        auc = float(np.mean(defined)) if len(defined) >= 2 else None
+        auc = macro_auc(raw, w[:, None] * c, w[:, None] * (1 - c))
     if auc is not None:
         out["roc_auc"] = auc
     return out
@@ -272,11 +260,11 @@ def _auc_draws(score: np.ndarray, positive: np.ndarray, w: np.ndarray) -> np.nda
     """ROC AUC of ``score`` for each row of ``positive`` (draws, n), tie-aware, weighted."""
     distinct, group = np.unique(score, return_inverse=True)
     order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(distinct.size))
-    pos_w = positive[:, order] * w[order]
-    neg_w = ~positive[:, order] * w[order]
-    pos = np.add.reduceat(pos_w, starts, axis=1)
-    neg = np.add.reduceat(neg_w, starts, axis=1)
+    pos = positive[:, order] * w[order]
+    neg = ~positive[:, order] * w[order]
+    if distinct.size < score.size:  # ties: pool each score's rows first (half credit within)
+        starts = np.searchsorted(group[order], np.arange(distinct.size))
+        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
     below = np.cumsum(neg, axis=1) - neg
     with np.errstate(divide="ignore", invalid="ignore"):
         return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))

@@ -11,6 +11,8 @@ a target column read from CSV meet as equal strings.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -74,6 +76,9 @@ def proba_matrix(probabilities: Sequence[Any], classes: Sequence[str]) -> np.nda
     """An (n, k) float matrix, columns in ``classes`` order, from the wire's rows: a dict
     ``{class: p}`` (keys canonicalised like labels) or a list in class order. A class a row
     lacks, a None row or a non-number is NaN, so the caller can tell (and count) bad rows."""
+    fast = _all_number_dicts(probabilities, classes)
+    if fast is not None:
+        return fast
     index = {c: i for i, c in enumerate(classes)}
     out = np.full((len(probabilities), len(classes)), np.nan)
     for row, p in enumerate(probabilities):
@@ -88,6 +93,22 @@ def proba_matrix(probabilities: Sequence[Any], classes: Sequence[str]) -> np.nda
         elif isinstance(p, list | tuple) and len(p) == len(classes):
             out[row] = [float(v) if _is_number(v) else np.nan for v in p]
     return out
+
+
+def _all_number_dicts(probabilities: Sequence[Any], classes: Sequence[str]) -> np.ndarray | None:
+    """The agent's form (every row a dict holding every class as a number) in C-level calls;
+    None when any row differs, for the row-by-row path."""
+    if not probabilities or set(map(type, probabilities)) != {dict}:
+        return None
+    pick = itemgetter(*classes) if len(classes) > 1 else (lambda p: (p[classes[0]],))
+    try:
+        table = list(map(pick, probabilities))
+    except KeyError:
+        return None
+    flat = list(chain.from_iterable(table))
+    if not set(map(type, flat)) <= {float, int}:
+        return None
+    return np.fromiter(flat, dtype=np.float64, count=len(flat)).reshape(len(probabilities), len(classes))
 
 
 def _is_number(value: Any) -> bool:

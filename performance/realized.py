@@ -82,6 +82,13 @@ def weighted_auc(score: np.ndarray, positive_w: np.ndarray, negative_w: np.ndarr
     return float(np.dot(pos, below + 0.5 * neg) / (total_pos * total_neg))
 
 
+def macro_auc(scores: np.ndarray, positive_w: np.ndarray, negative_w: np.ndarray) -> float | None:
+    """Mean one-vs-rest AUC over the (n, k) columns that define one; None with fewer than two."""
+    aucs = [weighted_auc(scores[:, j], positive_w[:, j], negative_w[:, j]) for j in range(scores.shape[1])]
+    defined = [a for a in aucs if a is not None]
+    return float(np.mean(defined)) if len(defined) >= 2 else None
+
+
 def _confusion(t: np.ndarray, p: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(t * k + p, weights=w, minlength=k * k).reshape(k, k)
 
@@ -100,6 +107,29 @@ def calibration_error(
     observed = np.bincount(which, weights=w * hit, minlength=bins)
     predicted = np.bincount(which, weights=w * prob, minlength=bins)
     return float(np.abs(observed - predicted).sum() / mass.sum())
+
+
+def count_metrics(
+    hits: np.ndarray, true_count: np.ndarray, pred_count: np.ndarray, present: np.ndarray, pos: int | None
+) -> dict[str, float]:
+    """Precision, recall and F1 from per-class (weighted or expected) counts: macro over the
+    ``present`` classes (a 0/0 term counting 0), and ``precision``/``recall``/``f1`` of class
+    ``pos`` (binary; each left out when its denominator is 0) or the macro values."""
+    out = {
+        "precision_macro": float(_ratio(hits, pred_count)[present].mean()),
+        "recall_macro": float(_ratio(hits, true_count)[present].mean()),
+        "f1_macro": float(_ratio(2 * hits, true_count + pred_count)[present].mean()),
+    }
+    if pos is None:
+        out.update(precision=out["precision_macro"], recall=out["recall_macro"], f1=out["f1_macro"])
+        return out
+    if pred_count[pos] > 0:
+        out["precision"] = float(hits[pos] / pred_count[pos])
+    if true_count[pos] > 0:
+        out["recall"] = float(hits[pos] / true_count[pos])
+    if true_count[pos] + pred_count[pos] > 0:
+        out["f1"] = float(2 * hits[pos] / (true_count[pos] + pred_count[pos]))
+    return out
 
 
 def classification_metrics(
@@ -135,22 +165,8 @@ def classification_metrics(
     true_count, pred_count, hits = matrix.sum(axis=1), matrix.sum(axis=0), np.diag(matrix)
     out: dict[str, float] = {"accuracy": float(hits.sum() / matrix.sum())}
     present = (true_count > 0) | (pred_count > 0)
-    precision = _ratio(hits, pred_count)[present]
-    recall = _ratio(hits, true_count)[present]
-    f1 = _ratio(2 * hits, true_count + pred_count)[present]
-    out.update(
-        precision_macro=float(precision.mean()), recall_macro=float(recall.mean()), f1_macro=float(f1.mean())
-    )
-    if k == 2:
-        pos = index[binary_positive(names, positive)]
-        if pred_count[pos] > 0:
-            out["precision"] = float(hits[pos] / pred_count[pos])
-        if true_count[pos] > 0:
-            out["recall"] = float(hits[pos] / true_count[pos])
-        if true_count[pos] + pred_count[pos] > 0:
-            out["f1"] = float(2 * hits[pos] / (true_count[pos] + pred_count[pos]))
-    else:
-        out.update(precision=out["precision_macro"], recall=out["recall_macro"], f1=out["f1_macro"])
+    pos = index[binary_positive(names, positive)] if k == 2 else None
+    out.update(count_metrics(hits, true_count, pred_count, present, pos))
     if p is not None:
         out.update(
             _probability_metrics(t, p, w, k, index[binary_positive(names, positive)] if k == 2 else None)
@@ -169,10 +185,9 @@ def _probability_metrics(
             out["roc_auc"] = auc
         out["calibration_error"] = calibration_error(p[:, pos], truth[:, pos], w)
     else:
-        aucs = [weighted_auc(p[:, c], w * truth[:, c], w * ~truth[:, c]) for c in range(k)]
-        defined = [a for a in aucs if a is not None]
-        if len(defined) >= 2:
-            out["roc_auc"] = float(np.mean(defined))
+        auc = macro_auc(p, w[:, None] * truth, w[:, None] * ~truth)
+        if auc is not None:
+            out["roc_auc"] = auc
         top = p.argmax(axis=1)
         out["calibration_error"] = calibration_error(p[np.arange(t.size), top], top == t, w)
     chosen = np.clip(p[np.arange(t.size), t], _EPS, 1 - _EPS)

@@ -84,15 +84,9 @@ def _group_keys(values: Any) -> np.ndarray:
 
 
 def segment_metrics(
-    groups: Any,
-    y_true: Any,
-    y_pred: Any,
-    proba: Any = None,
-    classes: Sequence[Any] | None = None,
-    weights: Any = None,
-    positive: Any = None,
-    task: str = "classification",
-) -> dict[str, dict[str, float]]:
+    groups: Any, y_true: Any, y_pred: Any, proba: Any = None, *, task: str = "classification",
+    classes: Sequence[Any] | None = None, positive: Any = None, weights: Any = None,
+) -> dict[str, dict[str, float]]:  # fmt: skip
     """Metrics per group (``classification_metrics`` / ``regression_metrics`` on the group's
     rows) plus ``rows`` (weighted) and, for binary classifiers, ``selection_rate``, ``tpr``
     and ``fpr``. ``groups``: one group per row, e.g. from ``SegmentCap.assign``."""

@@ -204,13 +204,9 @@ def profile_build(
     bins: Annotated[
         int, typer.Option("--bins", min=2, max=200, help="Quantile bins per numeric feature.")
     ] = 20,
-    task: Annotated[
-        str | None,
-        typer.Option("--task", help="classification or regression (default: inferred from the target)."),
-    ] = None,
+    task: Annotated[str | None, typer.Option("--task", help="classification or regression.")] = None,
     positive_class: Annotated[
-        str | None,
-        typer.Option("--positive-class", help="Binary classifier's positive class (default: last sorted)."),
+        str | None, typer.Option("--positive-class", help="Binary positive class.")
     ] = None,
 ) -> None:
     """Profile reference data: per column kind, missing rate, range, quantile bins or top categories."""

@@ -135,7 +135,7 @@ def test_bands_shrink_like_one_over_root_n_and_subsampling_agrees(estimators) ->
     small = width(estimator.estimate(proba[:2_500]))
     full = PerformanceEstimator.from_profile(sim.reference_profile("binary"), max_band_rows=50_000)
     exact = width(full.estimate(proba))
-    scaled = width(estimator.estimate(proba))  # simulated on 20,000 rows, scaled to 40,000
+    scaled = width(estimator.estimate(proba))  # simulated on 5,000 rows, scaled to 40,000
     assert small / exact == pytest.approx(4.0, rel=0.2)
     assert scaled / exact == pytest.approx(1.0, rel=0.15)
 
