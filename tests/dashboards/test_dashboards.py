@@ -6,6 +6,7 @@ import html
 import json
 import math
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -43,19 +44,6 @@ GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range", "__all"}
 DATA_LINK_VARIABLES = {"__field", "__from", "__to", "__url_time_range", "__value", "__series"}
 # A rate window that fits a short test for Grafana's interval variables.
 SUBSTITUTIONS = {"$__rate_interval": "30s", "$__interval": "15s", "$__range": "5m"}
-# Panels and variables on the model-performance metrics of issue 6 (modeltel_model_performance,
-# _estimated, _baseline, modeltel_label_coverage_ratio, modeltel_label_delay_seconds). Until
-# those metrics exist their queries cannot return data; they are skipped only while no
-# modeltel_model_performance series exists at all. After issue 6 merges, delete this list.
-ISSUE_6_PENDING = {
-    "performance.json": {
-        "panel 'Realized vs estimated vs baseline'",
-        "panel 'Realized and estimated as a fraction of baseline'",
-        "panel 'Label coverage'",
-        "panel 'Label delay p50 / p95'",
-        "variable metric",
-    }
-}
 # Counters a collector creates at their first increment (a refusal, a drop, a failed send): a
 # healthy test run has none, so their panels add `or <a series that exists> * 0` to draw 0
 # instead of "no data". Each must still be a name the collector really registers.
@@ -252,16 +240,24 @@ def test_layout_diagrams_in_the_docs_show_the_dashboards_panels(svg: Path) -> No
 
 def compose_collector_config(tmp_path: Path, loki: Sink) -> Callable[[dict], None]:
     """deploy/collector.yaml as the test runs it: its pipelines and components, with the test's
-    ports, a Loki-shaped sink, a Jaeger address nothing listens on, short drift windows and a
-    reference bootstrapped from the first 200 records."""
+    ports, a Loki-shaped sink, a Jaeger address nothing listens on, short drift windows, the
+    example model's shipped profile (drift reference, performance baseline and calibration) and
+    performance evaluated every second."""
     deploy = yaml.safe_load((REPO / "deploy" / "collector.yaml").read_text())
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copy(REPO / "deploy" / "profiles" / "iris-classifier-1.json", profiles)
 
     def configure(config: dict) -> None:
         deploy["receivers"] = config["receivers"]
         deploy["service"]["telemetry"] = config["service"]["telemetry"]
         deploy["processors"]["drift"] |= {
             "window": "2s", "long_window": "6s", "allowed_lateness": "1s", "bootstrap_records": 200,
-            "profiles_dir": str(tmp_path / "profiles"), "state_dir": str(tmp_path / "drift-state"),
+            "profiles_dir": str(profiles), "state_dir": str(tmp_path / "drift-state"),
+        }  # fmt: skip
+        deploy["processors"]["performance"] |= {
+            "profiles_dir": str(profiles), "state_dir": str(tmp_path / "performance-state"),
+            "evaluation_interval": "1s",
         }  # fmt: skip
         deploy["exporters"]["loki"]["endpoint"] = loki.url
         deploy["exporters"]["loki"]["sending_queue"]["storage"]["directory"] = str(tmp_path / "queue")
@@ -358,18 +354,15 @@ def drifted_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DriftedS
 DRIFTED = 'modeltel_feature_drift{window="2s", ml_model_name="iris-classifier", feature="%s"} == 1'
 
 
-def check_queries(prometheus: Prometheus, pending_only: bool) -> list[str]:
-    """Run every Prometheus query of every dashboard (or only the issue-6 ones) and assert each
-    returns finite data (and exemplars where the panel shows them); returns what was checked."""
+def check_queries(prometheus: Prometheus) -> list[str]:
+    """Run every Prometheus query of every dashboard and assert each returns finite data (and
+    exemplars where the panel shows them); returns what was checked."""
     known_names = set(prometheus.label_values("__name__", '{__name__=~".+"}'))
     checked = []
     for path in DASHBOARDS:
         dashboard = load(path)
         values = variable_values(prometheus, dashboard)
-        pending = ISSUE_6_PENDING.get(path.name, set())
         for where, expr, exemplars in prometheus_queries(dashboard):
-            if (where in pending) != pending_only:
-                continue
             for name in metric_names(expr) - known_names:
                 assert name in CREATED_ON_FIRST_EVENT, f"{path.name} {where}: no series {name}"
                 source = (REPO / CREATED_ON_FIRST_EVENT[name]).read_text()
@@ -388,14 +381,8 @@ def check_queries(prometheus: Prometheus, pending_only: bool) -> list[str]:
 
 
 def test_every_panel_query_returns_data_after_drifted_traffic(drifted_stack: DriftedStack) -> None:
-    checked = check_queries(drifted_stack.prometheus, pending_only=False)
+    checked = check_queries(drifted_stack.prometheus)
     assert len(checked) > 60  # every dashboard's panels and variables were run
-
-
-def test_issue_6_performance_panels_return_data(drifted_stack: DriftedStack) -> None:
-    if not drifted_stack.prometheus.query("count(modeltel_model_performance)"):
-        pytest.skip("no modeltel_model_performance series: issue 6 has not landed")
-    assert check_queries(drifted_stack.prometheus, pending_only=True)
 
 
 def test_drift_is_found_on_the_shifted_features_only(drifted_stack: DriftedStack) -> None:

@@ -1,5 +1,6 @@
-"""End to end with real parts: the collector (drift processor, bootstrapped reference), the example
-server with the agent switched on by MODELTEL_ENABLED=1, Prometheus 2.42 loading the real rule
+"""End to end with real parts: the collector (drift and performance processors, the example model's
+shipped profile as reference and baseline, labels posted to its label API), the example server
+with the agent switched on by MODELTEL_ENABLED=1, Prometheus 2.42 loading the real rule
 files, and Alertmanager 0.25 started through the real entrypoint with the real config, its
 receivers pointed at an HTTP server in this test.
 
@@ -54,19 +55,10 @@ from tests.deploy.alerting_files import (
 from tests.examples.retrain_consumer import launch_retrain_webhook
 
 MODEL, VERSION = "iris-classifier", "1"
+PROFILES = Path(__file__).resolve().parents[2] / "deploy" / "profiles"
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 FOR_SCALE = 300  # every rule's `for` divided by this
 WEBHOOK_TOKEN = "test-token-from-the-environment"
-# Rules over issue 6's performance series: they have data only once the collector exports them.
-# Skipped while no modeltel_model_performance series exists at all (remove after merging issue 6).
-PERFORMANCE_RULES = {
-    "modeltel:model_performance:ratio_to_baseline",
-    "modeltel:model_performance_estimated:ratio_to_baseline",
-    "modeltel:model_performance_estimated_upper:ratio_to_baseline",
-    "ModelPerformanceBelowBaseline",
-    "ModelEstimatedPerformanceBelowBaseline",
-    "ModelLabelCoverageStalled",
-}
 SELECTOR = re.compile(r"(?<![\w:])(modeltel[_:][\w:]*|http_server_[\w]*|up)(?![\w:(])(\{[^}]*\})?")
 
 
@@ -207,10 +199,12 @@ def launch_alertmanager(tmp: Path, port: int, receiver: Receiver) -> Alertmanage
 
 class Traffic:
     """Iris rows with a little noise, up to ~200 a second from one client (a few hundred rows per
-    2 s window), shifted by ``self.shift`` (cm per feature) once a phase says so."""
+    2 s window), shifted by ``self.shift`` (cm per feature) once a phase says so. Every second the
+    true species of the rows served so far is posted to ``labels_url`` (the collector's label API)
+    for the prediction ids the server returned."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: str, labels_url: str) -> None:
+        self.url, self.labels_url = url, labels_url
         self.shift = np.zeros(len(FEATURES))
         self.sent = 0
         self._stop = threading.Event()
@@ -225,13 +219,25 @@ class Traffic:
         self._thread.join(10)
 
     def _run(self) -> None:
-        data = load_iris().data
+        iris = load_iris()
         rng = np.random.default_rng(7)
+        labels: list[dict] = []
+        posted = time.monotonic()
         with httpx.Client(base_url=self.url, timeout=10) as client:
             while not self._stop.wait(0.005):
-                row = data[rng.integers(len(data))] + rng.normal(0.0, 0.05, 4) + self.shift
-                client.post("/predict", json=dict(zip(FEATURES, np.round(row, 2).tolist(), strict=True)))
+                index = rng.integers(len(iris.data))
+                row = iris.data[index] + rng.normal(0.0, 0.05, 4) + self.shift
+                answer = client.post(
+                    "/predict", json=dict(zip(FEATURES, np.round(row, 2).tolist(), strict=True))
+                )
                 self.sent += 1
+                if prediction_id := answer.headers.get("x-modeltel-prediction-id"):
+                    labels.append(
+                        {"prediction_id": prediction_id, "label": iris.target_names[iris.target[index]]}
+                    )
+                if labels and time.monotonic() - posted >= 1.0:
+                    client.post(self.labels_url, json={"labels": labels}).raise_for_status()
+                    labels, posted = [], time.monotonic()
 
 
 def send_bad_input(collector: Collector, server: ModelServer) -> None:
@@ -295,11 +301,18 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     receiver = start_receiver()
     alertmanager_port = free_port()
 
+    profiles = tmp / "profiles"
+    profiles.mkdir()
+    shutil.copy(PROFILES / "iris-classifier-1.json", profiles)
+
     def with_drift(config: dict) -> None:
         config["processors"]["drift"] = {
-            "window": "2s", "long_window": "10s", "allowed_lateness": "1s", "bootstrap_records": 300,
+            "window": "2s", "long_window": "10s", "allowed_lateness": "1s", "profiles_dir": str(profiles),
         }  # fmt: skip
-        config["service"]["pipelines"]["logs"]["processors"] = ["predictions", "drift"]
+        config["processors"]["performance"] = {
+            "profiles_dir": str(profiles), "state_dir": str(tmp / "performance"), "evaluation_interval": "1s",
+        }  # fmt: skip
+        config["service"]["pipelines"]["logs"]["processors"] = ["predictions", "drift", "performance"]
         # An exporter whose backend is down: its queue and drop series exist, as in production.
         config["exporters"]["otlp/backend"] = {"endpoint": f"127.0.0.1:{free_port()}"}
         config["service"]["pipelines"]["metrics"]["exporters"].append("otlp/backend")
@@ -313,7 +326,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
         prometheus = launch_prometheus(tmp, collector, alertmanager_port)
         result = Run(collector, prometheus, alertmanager, receiver)
-        with Traffic(server.url) as traffic:
+        labels_url = f"http://127.0.0.1:{collector.metrics_port}/api/v1/labels"
+        with Traffic(server.url, labels_url) as traffic:
             drive(result, traffic, server)
         yield result
     finally:
@@ -326,7 +340,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 def drive(run: Run, traffic: Traffic, server: ModelServer) -> None:
     prometheus, receiver = run.prometheus, run.receiver
-    # Normal traffic: the reference bootstraps from the first 300 records, then windows close.
+    # Normal traffic against the shipped reference profile: three windows close without alarm.
     wait_until(
         lambda: prometheus.query(f'modeltel_drift_windows_closed_total{{ml_model_name="{MODEL}"}} >= 3'),
         timeout=60,
@@ -465,8 +479,6 @@ def test_every_rule_evaluates_on_live_data(run: Run, rule: Rule) -> None:
     is quiet because it is fine, not because it reads nothing. (Each vector selector is queried on
     its own; the whole expression must also run without error.)"""
     prometheus = run.prometheus
-    if rule.name in PERFORMANCE_RULES and not prometheus.query("modeltel_model_performance"):
-        pytest.skip("no modeltel_model_performance series yet (issue 6)")
     response = httpx.get(f"{prometheus.url}/api/v1/rules").json()
     [loaded] = [r for g in response["data"]["groups"] for r in g["rules"] if r["name"] == rule.name]
     assert loaded["health"] == "ok", loaded.get("lastError")
