@@ -30,17 +30,6 @@ _log = logging.getLogger("modeltel.collector")
 Key = tuple[str, str]
 
 
-def _rows_from(rows: Rows, start: int) -> Rows:
-    return Rows(
-        rows.times[start:],
-        rows.weights[start:],
-        rows.trace_ids[start:],
-        rows.features[start:],
-        rows.predictions[start:],
-        rows.probabilities[start:],
-    )
-
-
 class DriftProcessor:
     def __init__(self, component_id: str, config: DriftConfig, next_consumer: Consumer) -> None:
         self._id = component_id
@@ -158,7 +147,7 @@ class DriftProcessor:
         stream = self.streams[key] = ModelStream(
             model, version, profile, "bootstrap", self._config, self._now
         )
-        rest = _rows_from(rows, taken)
+        rest = rows.tail(taken)
         if len(rest):
             done = stream.add(rest)
             self._metrics.records.labels(model, version, "windowed").inc(done.windowed)

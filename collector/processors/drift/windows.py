@@ -143,7 +143,7 @@ class ModelStream:
         if not len(rows):
             return
         window.pending = Rows()
-        columns = self._builder.build(rows)
+        columns = self._builder.build(rows.texts)
         weights = np.asarray(rows.weights, dtype=np.float64)
         try:
             window.counts.add(columns, weights=None if (weights == 1.0).all() else weights, n_rows=len(rows))
