@@ -107,6 +107,8 @@ class _TypedBodies:
         )
         self._one = msgspec.json.Decoder(body).decode
         self._many = msgspec.json.Decoder(list[body]).decode
+        self.numeric_fields = [attrgetter(f"f{i}") for i in range(len(numeric))]
+        self.raw_fields = [attrgetter(f"f{len(numeric) + i}") for i in range(len(raw))]
         self.numeric_values = _fields_getter([f"f{i}" for i in range(len(numeric))])
         self.raw_values = _fields_getter([f"f{len(numeric) + i}" for i in range(len(raw))])
 
@@ -160,10 +162,11 @@ class ColumnBuilder:
         payloads = [body for body in bodies if type(body) is dict]  # records off the fast path
         k = len(self.numeric)
         new: list[str] = []
+        numeric: Columns
         if not payloads:
             features = list(map(attrgetter("features"), bodies))
-            numeric_table = list(map(typed.numeric_values, features))
-            raw = _transpose(list(map(typed.raw_values, features)), len(typed.raw))
+            numeric = _typed_numeric_columns(self.numeric, typed.numeric_fields, features)
+            raw = [list(map(get, features)) for get in typed.raw_fields]
             predictions = list(map(attrgetter("prediction"), bodies))
             probabilities = list(map(attrgetter("probabilities"), bodies))
         else:
@@ -179,7 +182,7 @@ class ColumnBuilder:
                 else tuple(map(body["features"].get, names, (UNSET,) * len(names)))
                 for body in bodies
             ]  # fmt: skip
-            numeric_table = [row[:k] for row in rows]
+            numeric = _numeric_columns(self.numeric, [row[:k] for row in rows])
             raw = _transpose([row[k:] for row in rows], len(names) - k)
             predictions = [b.get("prediction") if type(b) is dict else b.prediction for b in bodies]
             probabilities = [b.get("probabilities") if type(b) is dict else b.probabilities for b in bodies]
@@ -189,8 +192,7 @@ class ColumnBuilder:
         for name, values in zip(raw_names[n_other:], raw[n_other:], strict=True):
             if not _all_unset(values):
                 columns[name] = _unset_as_none(values)  # unexpected: counted by the engine, by name
-        if k:
-            columns.update(_numeric_columns(self.numeric, numeric_table, typed=not payloads))
+        columns.update(numeric)
         for name, values in zip(self.other, raw[:n_other], strict=True):
             if not _all_unset(values):  # a key no row has: absent, a schema change
                 columns[name] = _unset_as_none(values)
@@ -223,19 +225,31 @@ def _unset_as_none(values: list[Any]) -> list[Any]:
     return [None if v is UNSET else v for v in values] if UNSET in values else values
 
 
-def _numeric_columns(names: list[str], table: list[tuple], typed: bool) -> Columns:
+def _typed_numeric_columns(
+    names: list[str], fields: list[Callable[[Any], Any]], features: list[Any]
+) -> Columns:
+    """One float array per numeric feature of typed rows, read straight into numpy (no
+    per-row tuples). Values are floats, None (fromiter makes it NaN: missing, as the engine
+    reads it) or UNSET for a missing key, which fromiter refuses: such a column takes a
+    second pass, and a column no row has is left out (absent: a schema change)."""
+    n = len(features)
+    columns: Columns = {}
+    for name, field in zip(names, fields, strict=True):
+        try:
+            columns[name] = np.fromiter(map(field, features), dtype=np.float64, count=n)
+        except TypeError:
+            values = list(map(field, features))
+            if not _all_unset(values):
+                columns[name] = np.fromiter((np.nan if v is UNSET else v for v in values), np.float64, n)
+    return columns
+
+
+def _numeric_columns(names: list[str], table: list[tuple]) -> Columns:
     """Float arrays when every value is a number, a null or a missing key (NaN: missing, as
     the engine reads it); raw value lists otherwise, for the engine to classify. A feature
     whose key no row has is left out: the engine counts it as absent (a schema change)."""
     n = len(table)
     flat = list(chain.from_iterable(table))
-    if typed:  # only floats, None (fromiter: NaN) and UNSET (fromiter refuses it) are possible
-        try:
-            matrix = np.fromiter(flat, dtype=np.float64, count=len(flat))
-        except TypeError:
-            pass
-        else:
-            return dict(zip(names, matrix.reshape(n, -1).T.copy(), strict=True))
     types = set(map(type, flat))
     if types <= _NUMBER_TYPES | _GAP_TYPES:  # fromiter alone would also take bools and "1.5"
         gaps = UnsetType in types
