@@ -18,6 +18,7 @@ a sender that always adds one (a column excluded from the profile) stays on the 
 """
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -109,11 +110,8 @@ class _TypedBodies:
         self._many = msgspec.json.Decoder(list[body]).decode
         self.numeric_fields = [attrgetter(f"f{i}") for i in range(len(numeric))]
         self.raw_fields = [attrgetter(f"f{len(numeric) + i}") for i in range(len(raw))]
-        self.numeric_values = _fields_getter([f"f{i}" for i in range(len(numeric))])
-        self.raw_values = _fields_getter([f"f{len(numeric) + i}" for i in range(len(raw))])
-
-    def row(self, features: Any) -> tuple:
-        return self.numeric_values(features) + self.raw_values(features)
+        # all values of a Features struct as one tuple: numeric, then raw
+        self.row = _fields_getter([f"f{i}" for i in range(len(numeric) + len(raw))])
 
     def decode(self, texts: list[bytes]) -> list[Any]:
         """One Body struct per text, or the orjson payload dict of a text msgspec refuses."""
@@ -130,7 +128,23 @@ class _TypedBodies:
         try:
             return self._one(text)
         except (msgspec.DecodeError, RecursionError):
-            return orjson.loads(text)  # the body check passed it: an object with a features object
+            pass
+        try:  # the body check passed it: an object with a features object
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # text msgspec's check took and orjson does not: its reading
+            return msgspec.json.decode(text)
+
+
+@dataclass
+class _Read:
+    """A flush's values: numeric columns ready, raw columns (non-numeric inputs, learned
+    keys, then ``new`` keys first met now) with UNSET for missing keys, and the outputs."""
+
+    numeric: Columns
+    raw: list[list[Any]]
+    new: list[str]
+    predictions: list[Any]
+    probabilities: list[Any]
 
 
 class ColumnBuilder:
@@ -160,50 +174,59 @@ class ColumnBuilder:
         typed = self._typed
         bodies = typed.decode(texts)
         payloads = [body for body in bodies if type(body) is dict]  # records off the fast path
-        k = len(self.numeric)
-        new: list[str] = []
-        numeric: Columns
-        if not payloads:
-            features = list(map(attrgetter("features"), bodies))
-            numeric = _typed_numeric_columns(self.numeric, typed.numeric_fields, features)
-            raw = [list(map(get, features)) for get in typed.raw_fields]
-            predictions = list(map(attrgetter("prediction"), bodies))
-            probabilities = list(map(attrgetter("probabilities"), bodies))
-        else:
-            seen: dict[str, None] = {}
-            for payload in payloads:
-                seen.update(dict.fromkeys(payload["features"]))
-            known = frozenset(typed.raw) | self._input_set
-            new = [name for name in seen if name not in known]
-            names = [*self.numeric, *typed.raw, *new]
-            pad = (UNSET,) * len(new)
-            rows = [
-                typed.row(body.features) + pad if type(body) is not dict
-                else tuple(map(body["features"].get, names, (UNSET,) * len(names)))
-                for body in bodies
-            ]  # fmt: skip
-            numeric = _numeric_columns(self.numeric, [row[:k] for row in rows])
-            raw = _transpose([row[k:] for row in rows], len(names) - k)
-            predictions = [b.get("prediction") if type(b) is dict else b.prediction for b in bodies]
-            probabilities = [b.get("probabilities") if type(b) is dict else b.probabilities for b in bodies]
-        raw_names = [*typed.raw, *new]
+        read = self._read_mixed(bodies, payloads) if payloads else self._read_typed(bodies)
         n_other = len(self.other)
         columns: Columns = {}
-        for name, values in zip(raw_names[n_other:], raw[n_other:], strict=True):
+        for name, values in zip([*typed.raw, *read.new][n_other:], read.raw[n_other:], strict=True):
             if not _all_unset(values):
                 columns[name] = _unset_as_none(values)  # unexpected: counted by the engine, by name
-        columns.update(numeric)
-        for name, values in zip(self.other, raw[:n_other], strict=True):
+        columns.update(read.numeric)
+        for name, values in zip(self.other, read.raw[:n_other], strict=True):
             if not _all_unset(values):  # a key no row has: absent, a schema change
                 columns[name] = _unset_as_none(values)
-        if self.prediction is not None and predictions.count(None) != len(predictions):
-            columns[self.prediction] = predictions
+        if self.prediction is not None and read.predictions.count(None) != len(read.predictions):
+            columns[self.prediction] = read.predictions
         if self.scores:
-            columns.update(self._scores(probabilities))
-        if new and len(typed.raw) - n_other < MAX_LEARNED_KEYS:
-            learned = [*typed.raw, *new][: n_other + MAX_LEARNED_KEYS]
-            self._typed = _TypedBodies(self.numeric, learned)
+            columns.update(self._scores(read.probabilities))
+        if read.new and len(typed.raw) - n_other < MAX_LEARNED_KEYS:  # read them typed from now on
+            self._typed = _TypedBodies(self.numeric, [*typed.raw, *read.new][: n_other + MAX_LEARNED_KEYS])
         return columns
+
+    def _read_typed(self, bodies: list[Any]) -> _Read:
+        """Every row decoded typed: numeric columns straight into numpy, the rest as lists."""
+        typed = self._typed
+        features = list(map(attrgetter("features"), bodies))
+        return _Read(
+            _typed_numeric_columns(self.numeric, typed.numeric_fields, features),
+            [list(map(get, features)) for get in typed.raw_fields],
+            [],
+            list(map(attrgetter("prediction"), bodies)),
+            list(map(attrgetter("probabilities"), bodies)),
+        )
+
+    def _read_mixed(self, bodies: list[Any], payloads: list[dict]) -> _Read:
+        """Typed rows and orjson payloads: every row's values as a tuple, in row order."""
+        typed = self._typed
+        seen: dict[str, None] = {}
+        for payload in payloads:
+            seen.update(dict.fromkeys(payload["features"]))
+        known = frozenset(typed.raw) | self._input_set
+        new = [name for name in seen if name not in known]
+        names = [*self.numeric, *typed.raw, *new]
+        pad = (UNSET,) * len(new)
+        rows = [
+            typed.row(body.features) + pad if type(body) is not dict
+            else tuple(map(body["features"].get, names, (UNSET,) * len(names)))
+            for body in bodies
+        ]  # fmt: skip
+        k = len(self.numeric)
+        return _Read(
+            _numeric_columns(self.numeric, [row[:k] for row in rows]),
+            _transpose([row[k:] for row in rows], len(names) - k),
+            new,
+            [b.get("prediction") if type(b) is dict else b.prediction for b in bodies],
+            [b.get("probabilities") if type(b) is dict else b.probabilities for b in bodies],
+        )
 
     def _scores(self, probabilities: list[Any]) -> dict[str, list]:
         """One column per class; all-dict rows (the agent's form) take a C-level path."""
