@@ -92,26 +92,42 @@ def _probability(p: Any, key: str) -> Any:
 
 
 class _TypedBodies:
-    """msgspec decoders for bodies whose features have only known keys (each one optional)."""
+    """msgspec decoders for bodies whose features have only known keys (each one optional).
 
-    def __init__(self, numeric: list[str], raw: list[str]) -> None:
+    Every struct is ``gc=False`` (decoded JSON holds no cycles): a flush's thousands of
+    rows add no work for the garbage collector."""
+
+    def __init__(self, numeric: list[str], raw: list[str], score_keys: list[str]) -> None:
         self.numeric, self.raw = numeric, raw  # raw: non-numeric inputs, then learned keys
         # fields f0, f1, ... renamed to the keys: any key works, even one that is no identifier
         fields = [(f"f{i}", float | None | UnsetType, UNSET) for i in range(len(numeric))]
         fields += [(f"f{len(numeric) + i}", Any, UNSET) for i in range(len(raw))]
         rename = {f"f{i}": key for i, key in enumerate([*numeric, *raw])}
         features = msgspec.defstruct("Features", fields, rename=rename, forbid_unknown_fields=True, gc=False)
+        # class probabilities as the agent sends them, {class: p}; a list [p0, p1, ...] stays a list
+        self.scores = msgspec.defstruct(
+            "Scores", [(f"s{i}", Any, UNSET) for i in range(len(score_keys))],
+            rename={f"s{i}": key for i, key in enumerate(score_keys)}, gc=False,
+        )  # fmt: skip
+        self.score_fields = {key: f"s{i}" for i, key in enumerate(score_keys)}
         body = msgspec.defstruct(
             "Body",
-            [("features", features), ("prediction", Any, None), ("probabilities", Any, None)],
+            [("features", features), ("prediction", Any, None),
+             ("probabilities", self.scores | list | None if score_keys else msgspec.Raw, None)],
             gc=False,
-        )
+        )  # fmt: skip
         self._one = msgspec.json.Decoder(body).decode
         self._many = msgspec.json.Decoder(list[body]).decode
-        self.numeric_fields = [attrgetter(f"f{i}") for i in range(len(numeric))]
-        self.raw_fields = [attrgetter(f"f{len(numeric) + i}") for i in range(len(raw))]
-        # all values of a Features struct as one tuple: numeric, then raw
+        # one tuple per row: a row's values are read together, while they are in cache
+        self.numeric_values = _fields_getter([f"f{i}" for i in range(len(numeric))])
+        self.raw_values = _fields_getter([f"f{len(numeric) + i}" for i in range(len(raw))])
         self.row = _fields_getter([f"f{i}" for i in range(len(numeric) + len(raw))])
+        self.score_values = _fields_getter(list(self.score_fields.values()))
+
+    def scores_as_dict(self, scores: Any) -> dict[str, Any]:
+        """The {class: p} a Scores struct was decoded from (its classes the profile knows)."""
+        values = {key: getattr(scores, field) for key, field in self.score_fields.items()}
+        return {key: value for key, value in values.items() if value is not UNSET}
 
     def decode(self, texts: list[bytes]) -> list[Any]:
         """One Body struct per text, or the orjson payload dict of a text msgspec refuses."""
@@ -156,7 +172,6 @@ class ColumnBuilder:
         self.other = [f.name for f in inputs if f.numeric is None]
         self.inputs = [*self.numeric, *self.other]
         self._input_set = frozenset(self.inputs)
-        self._typed = _TypedBodies(self.numeric, self.other)
         self.prediction = prediction_column if prediction_column in profile.names else None
         self.scores = {
             f.name: f.name[len(prefix) :]
@@ -164,6 +179,7 @@ class ColumnBuilder:
             if f.role in ("score", "prediction") and f.name.startswith(prefix) and f.name != prediction_column
         }
         self._score_getter = _getter(list(self.scores.values())) if self.scores else None
+        self._typed = _TypedBodies(self.numeric, self.other, list(self.scores.values()))
 
     @property
     def learned(self) -> list[str]:
@@ -189,7 +205,11 @@ class ColumnBuilder:
         if self.scores:
             columns.update(self._scores(read.probabilities))
         if read.new and len(typed.raw) - n_other < MAX_LEARNED_KEYS:  # read them typed from now on
-            self._typed = _TypedBodies(self.numeric, [*typed.raw, *read.new][: n_other + MAX_LEARNED_KEYS])
+            self._typed = _TypedBodies(
+                self.numeric,
+                [*typed.raw, *read.new][: n_other + MAX_LEARNED_KEYS],
+                list(self.scores.values()),
+            )
         return columns
 
     def _read_typed(self, bodies: list[Any]) -> _Read:
@@ -197,8 +217,8 @@ class ColumnBuilder:
         typed = self._typed
         features = list(map(attrgetter("features"), bodies))
         return _Read(
-            _typed_numeric_columns(self.numeric, typed.numeric_fields, features),
-            [list(map(get, features)) for get in typed.raw_fields],
+            _numeric_columns(self.numeric, list(map(typed.numeric_values, features)), typed_values=True),
+            _transpose(list(map(typed.raw_values, features)), len(typed.raw)),
             [],
             list(map(attrgetter("prediction"), bodies)),
             list(map(attrgetter("probabilities"), bodies)),
@@ -229,7 +249,16 @@ class ColumnBuilder:
         )
 
     def _scores(self, probabilities: list[Any]) -> dict[str, list]:
-        """One column per class; all-dict rows (the agent's form) take a C-level path."""
+        """One column per class; all-struct or all-dict rows (the agent's form) take a C-level path."""
+        typed = self._typed
+        kinds = set(map(type, probabilities))
+        if kinds == {typed.scores}:
+            table = list(map(typed.score_values, probabilities))
+            return dict(
+                zip(self.scores, map(_unset_as_none, _transpose(table, len(self.scores))), strict=True)
+            )
+        if kinds & {typed.scores}:  # a mixed flush: read each struct as the dict it stands for
+            probabilities = [typed.scores_as_dict(p) if type(p) is typed.scores else p for p in probabilities]
         if set(map(type, probabilities)) == {dict}:
             try:
                 table = list(map(self._score_getter, probabilities))
@@ -248,31 +277,22 @@ def _unset_as_none(values: list[Any]) -> list[Any]:
     return [None if v is UNSET else v for v in values] if UNSET in values else values
 
 
-def _typed_numeric_columns(
-    names: list[str], fields: list[Callable[[Any], Any]], features: list[Any]
-) -> Columns:
-    """One float array per numeric feature of typed rows, read straight into numpy (no
-    per-row tuples). Values are floats, None (fromiter makes it NaN: missing, as the engine
-    reads it) or UNSET for a missing key, which fromiter refuses: such a column takes a
-    second pass, and a column no row has is left out (absent: a schema change)."""
-    n = len(features)
-    columns: Columns = {}
-    for name, field in zip(names, fields, strict=True):
-        try:
-            columns[name] = np.fromiter(map(field, features), dtype=np.float64, count=n)
-        except TypeError:
-            values = list(map(field, features))
-            if not _all_unset(values):
-                columns[name] = np.fromiter((np.nan if v is UNSET else v for v in values), np.float64, n)
-    return columns
-
-
-def _numeric_columns(names: list[str], table: list[tuple]) -> Columns:
+def _numeric_columns(names: list[str], table: list[tuple], typed_values: bool = False) -> Columns:
     """Float arrays when every value is a number, a null or a missing key (NaN: missing, as
     the engine reads it); raw value lists otherwise, for the engine to classify. A feature
-    whose key no row has is left out: the engine counts it as absent (a schema change)."""
+    whose key no row has is left out: the engine counts it as absent (a schema change).
+
+    ``typed_values``: the rows were decoded typed, so a value is a float, None (fromiter
+    makes it NaN) or UNSET (fromiter refuses it): all floats and nulls take one numpy call."""
     n = len(table)
     flat = list(chain.from_iterable(table))
+    if typed_values and n:
+        try:
+            matrix = np.fromiter(flat, dtype=np.float64, count=len(flat))
+        except TypeError:
+            pass
+        else:
+            return dict(zip(names, matrix.reshape(n, -1).T.copy(), strict=True))
     types = set(map(type, flat))
     if types <= _NUMBER_TYPES | _GAP_TYPES:  # fromiter alone would also take bools and "1.5"
         gaps = UnsetType in types
