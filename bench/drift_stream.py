@@ -223,8 +223,8 @@ def main() -> None:
     print(
         f"collector path: predictions processor {shared / predictions_s:,.0f} records/s, then drift decode"
         f" {shared / shared_decode_s:,.0f} records/s (its view reused); the drift processor with count:"
-        f" {1 / drift_us:,.0f}; logs pipeline (predictions + drift): {1 / (predictions_s / shared + drift_us):,.0f}"
-        " records/s"
+        f" {1 / drift_us:,.0f}; logs pipeline (predictions + drift):"
+        f" {1 / (predictions_s / shared + drift_us):,.0f} records/s"
     )
     mib = [r / 2**20 for r in rss]
     print("RSS MiB every 10% of records: " + " ".join(f"{m:.0f}" for m in mib))
