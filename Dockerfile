@@ -6,6 +6,7 @@ COPY src ./src
 COPY agent ./agent
 COPY collector ./collector
 COPY exporters ./exporters
+COPY drift ./drift
 COPY examples ./examples
 RUN pip install --no-cache-dir ".[examples]"
 EXPOSE 4317 4318 9464 8000

@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the tests start for real.
-SYSTEM_PACKAGES := prometheus docker-compose
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager docker-compose
 # Debian packages the benchmarks use (wrk drives bench/overhead.py).
 BENCH_PACKAGES := wrk
 

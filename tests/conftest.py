@@ -278,16 +278,21 @@ class Prometheus:
 
 
 def launch_prometheus(
-    tmp_path: Path, scrape_port: int, extra_args: Sequence[str] = (), port: int | None = None
+    tmp_path: Path,
+    scrape_port: int,
+    extra_args: Sequence[str] = (),
+    port: int | None = None,
+    job_settings: dict | None = None,
 ) -> Prometheus:
-    """The Debian ``prometheus`` binary scraping 127.0.0.1:``scrape_port`` every second."""
+    """The Debian ``prometheus`` binary scraping 127.0.0.1:``scrape_port`` every second.
+    ``job_settings`` adds scrape-job keys (e.g. ``honor_labels`` from deploy/prometheus.yml)."""
     binary = require_binary("prometheus")
     port = port or free_port()
+    job = {**(job_settings or {}), "job_name": "modeltel-collector"}
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{scrape_port}"]}]
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [
-            {"job_name": "modeltel-collector", "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}]}
-        ],
+        "scrape_configs": [job],
     }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     args = [

@@ -15,6 +15,7 @@ MESSAGES = {
     "/v1/traces": ExportTraceServiceRequest,
     "/v1/metrics": ExportMetricsServiceRequest,
     "/v1/logs": ExportLogsServiceRequest,
+    "/otlp/v1/logs": ExportLogsServiceRequest,  # Loki 3's native OTLP path (the loki exporter)
 }
 
 

@@ -6,6 +6,12 @@ windows. ``modeltel_feature_drift{window="5m"}`` is the persistence alarm (k of 
 windows drifted); ``{window="1h"}`` is the long view's own verdict. Exemplars (trace ids from
 the most-shifted bins) ride on the ``modeltel_feature_drift_windows_total`` counter, because
 OpenMetrics allows them only on counters and histogram buckets.
+
+``modeltel_drift_view_seconds{view, window}`` says which ``window`` value is which view
+(``view="window"``: the tumbling window and its persistence alarms; ``view="long_view"``), so
+alert rules can select the persistence alarms without knowing the configured lengths.
+``modeltel_feature_quality_issue{issue}`` carries the engine's calibrated quality verdicts
+(drift/quality.py), one series per issue kind, so alerts need no hand-set ratio thresholds.
 """
 
 import math
@@ -19,6 +25,16 @@ from modeltel.collector.processors.drift.windows import WindowResult
 FEATURE = ["ml_model_name", "ml_model_version", "feature", "window"]
 MODEL = ["ml_model_name", "ml_model_version", "window"]
 STREAM = ["ml_model_name", "ml_model_version"]
+# Every issue kind drift/quality.py can flag; each published as 0 or 1 per feature and view.
+QUALITY_ISSUES = (
+    "missing_ratio",
+    "nonfinite",
+    "type_errors",
+    "out_of_range",
+    "new_category",
+    "constant",
+    "absent",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,9 @@ class DriftMetrics:
     missing: Gauge
     out_of_range: Gauge
     new_category: Gauge
+    type_error: Gauge
+    absent: Gauge
+    unexpected: Gauge
     share: Gauge
     dataset: Gauge
     multivariate_score: Gauge
@@ -39,6 +58,8 @@ class DriftMetrics:
     records: Counter
     late: Counter
     invalid: Counter
+    view_seconds: Gauge
+    quality_issue: Gauge
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> "DriftMetrics":
@@ -61,6 +82,13 @@ class DriftMetrics:
             ),
             new_category=gauge(
                 "modeltel_feature_new_category_ratio", "Share of categories the reference lacks."
+            ),
+            type_error=gauge(
+                "modeltel_feature_type_error_ratio", "Share of values of the wrong type (e.g. text)."
+            ),
+            absent=gauge("modeltel_feature_absent", "1 when the column was absent from every row (schema)."),
+            unexpected=gauge(
+                "modeltel_unexpected_features", "Columns the reference profile does not have (schema).", MODEL
             ),
             share=gauge("modeltel_dataset_drift_share", "Share of tested input features drifted.", MODEL),
             dataset=gauge("modeltel_dataset_drift", "1 when the model's inputs drifted as a whole.", MODEL),
@@ -100,6 +128,18 @@ class DriftMetrics:
                 ["reason"],
                 registry=registry,
             ),
+            view_seconds=Gauge(
+                "modeltel_drift_view_seconds",
+                "Length of each drift view: view=window (tumbling, persistence alarms) or long_view.",
+                ["view", "window"],
+                registry=registry,
+            ),
+            quality_issue=Gauge(
+                "modeltel_feature_quality_issue",
+                "1 when the engine's calibrated test flagged this data-quality issue in the window.",
+                [*FEATURE, "issue"],
+                registry=registry,
+            ),
         )
 
     def publish(
@@ -120,6 +160,9 @@ class DriftMetrics:
                 self.out_of_range.labels(*labels).set(quality.out_of_range_ratio)
             if quality.new_category_ratio is not None:
                 self.new_category.labels(*labels).set(quality.new_category_ratio)
+            self.type_error.labels(*labels).set(quality.type_error_ratio)
+            self.absent.labels(*labels).set(float(quality.absent))
+        self.unexpected.labels(model, version, label).set(len(report.unexpected_features))
         share = result.drift_share
         self.share.labels(model, version, label).set(share)
         outputs = [f for f in report.features if f.role in ("prediction", "score")]
@@ -142,3 +185,17 @@ class DriftMetrics:
                 traces = result.exemplars.get(feature.name) or []
                 exemplar = trace_exemplar(traces[0]) if traces else None
                 self.drift_windows.labels(model, version, feature.name).inc(exemplar=exemplar)
+
+    def describe_views(self, window: str, window_seconds: float, long_view: str, long_seconds: float) -> None:
+        """Publish which ``window`` label is the tumbling window and which the long view."""
+        self.view_seconds.labels("window", window).set(window_seconds)
+        self.view_seconds.labels("long_view", long_view).set(long_seconds)
+
+    def publish_quality_issues(self, model: str, version: str, label: str, result: WindowResult) -> None:
+        """One 0/1 series per tested feature and issue kind, so an issue's absence is visible too."""
+        for feature in result.report.features:
+            flagged = set(feature.quality.issues)
+            for issue in QUALITY_ISSUES:
+                self.quality_issue.labels(model, version, feature.name, label, issue).set(
+                    float(issue in flagged)
+                )

@@ -55,6 +55,9 @@ class DriftProcessor:
 
     async def start(self, host: Host) -> None:
         self._metrics = DriftMetrics.register(host.registry)
+        self._metrics.describe_views(
+            self._window_label, self._config.window, self._long_label, self._config.long_window
+        )
         self.profiles = load_profiles(self._config.profiles_dir)
         self._restore()
         host.add_route(
@@ -210,6 +213,8 @@ class DriftProcessor:
         metrics.windows.labels(model, version).inc()
         metrics.publish(model, version, self._window_label, window, self._dataset_share)
         metrics.publish(model, version, self._long_label, long, None)
+        metrics.publish_quality_issues(model, version, self._window_label, window)
+        metrics.publish_quality_issues(model, version, self._long_label, long)
         metrics.count_drifted(model, version, window)
 
     def tick(self, now_ns: int | None = None, background: bool = False) -> None:
@@ -291,3 +296,4 @@ class DriftProcessor:
         if stream.last_long is not None:
             assert self._metrics is not None
             self._metrics.publish(*key, self._long_label, stream.last_long, None)
+            self._metrics.publish_quality_issues(*key, self._long_label, stream.last_long)

@@ -44,6 +44,9 @@ class Acceptor:
         self._transport = transport
         self._consumers = consumers
         self._host = host
+        for signal in consumers:  # series exist at 0 from the start, so rate() alerts see them
+            host.metrics.receiver_refused.labels(receiver_id, transport, signal.value)
+            host.metrics.receiver_dropped.labels(receiver_id, transport, signal.value, "invalid_id_length")
 
     def accepts(self, signal: Signal) -> bool:
         return signal in self._consumers

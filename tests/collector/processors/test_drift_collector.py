@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from tests.collector.otlp_batches import logs_request, prediction_record
-from tests.collector.processors.drift_streams import batch, sample, write_profile
+from tests.collector.processors.drift_streams import NUMERIC, batch, sample, write_profile
 from tests.conftest import Collector, launch_collector, launch_prometheus, wait_until
 
 WINDOW = 2.0
@@ -94,6 +94,8 @@ def test_drifted_window_is_flagged_with_quality_ratios_exemplars_and_late_record
             overrides[i] = {"x2": 50.0}  # 5 % out of the reference range
         for i in range(2, 3000, 20):
             overrides[i] = {"city": "zzz"}  # 5 % new category
+        for i in range(3, 3000, 50):
+            overrides[i] = {"x3": "oops", "extra": 1.0}  # 2 % type errors; a feature the profile lacks
         send(collector, batch(drifted, live_times(3000, seed=3), tag=2, overrides=overrides))
         second = windows_closed(collector, 2)
         flagged = set(second["window"]["report"]["drifted_features"])
@@ -111,6 +113,10 @@ def test_drifted_window_is_flagged_with_quality_ratios_exemplars_and_late_record
         assert value("modeltel_feature_new_category_ratio", feature="city", window="2s") == pytest.approx(
             0.05
         )
+        assert value("modeltel_feature_type_error_ratio", feature="x3", window="2s") == pytest.approx(0.02)
+        assert value("modeltel_feature_type_error_ratio", feature="x4", window="2s") == 0
+        assert value("modeltel_feature_absent", feature="x4", window="2s") == 0  # present: schema kept
+        assert value("modeltel_unexpected_features", ml_model_name="churn", window="2s") == 1
         assert value("modeltel_multivariate_drift_score", window="2s") > 0
         # The long view (6 s) merges both windows.
         long_view = status(collector, "churn", version="3")["versions"][0]["long_view"]
@@ -266,4 +272,27 @@ def test_prometheus_scrapes_drift_scores_and_exemplars(tmp_path: Path, profiles:
         assert found[0]["labels"]["trace_id"].startswith("02")  # type: ignore[index]
     finally:
         prometheus.process.stop()
+        collector.process.stop()
+
+
+def test_a_feature_absent_from_a_whole_window_is_exported_as_a_schema_change(
+    tmp_path: Path, profiles: Path
+) -> None:
+    collector = launch_collector(tmp_path, configure=with_drift(profiles_dir=str(profiles)))
+    try:
+        data, times = sample(500, seed=6), live_times(500, seed=6)
+        records = [
+            prediction_record(
+                {name: data[name][i] for name in [*NUMERIC, "city"] if name != "x5"},
+                data["prediction"][i], model="churn", version="3", time_unix_nano=int(times[i]),
+            )
+            for i in range(500)
+        ]  # fmt: skip
+        send(collector, logs_request(records))
+        report = windows_closed(collector, 1)["window"]["report"]
+        assert report["missing_features"] == ["x5"]
+        assert collector.value("modeltel_feature_absent", feature="x5", window="2s") == 1
+        assert collector.value("modeltel_feature_absent", feature="x4", window="2s") == 0
+        assert collector.value("modeltel_unexpected_features", window="2s") == 0
+    finally:
         collector.process.stop()

@@ -158,3 +158,27 @@ def test_windows_evaluated_off_the_event_loop_reach_the_inline_verdicts(tmp_path
     assert {n: r.state() for n, r in stream.rules.items()} == {
         n: r.state() for n, r in expected.rules.items()
     }
+
+
+def test_quality_verdicts_and_view_lengths_are_series(tmp_path: Path) -> None:
+    host = Host()
+    config = DriftConfig(window="1s", long_window="3s", allowed_lateness=0, profiles_dir=tmp_path / "p")
+    write_profile(tmp_path / "p")
+    drift = DriftProcessor("drift", config, next_consumer=None)  # type: ignore[arg-type]
+    asyncio.run(drift.start(host))
+    value = host.registry.get_sample_value
+    assert value("modeltel_drift_view_seconds", {"view": "window", "window": "1s"}) == 1.0
+    assert value("modeltel_drift_view_seconds", {"view": "long_view", "window": "3s"}) == 3.0
+    data = sample(3000, seed=30)
+    data["x1"] = ["oops" if i % 10 == 0 else v for i, v in enumerate(data["x1"])]  # 10 % type errors
+    data["x2"] = [0.25] * 3000  # one value all window long
+    feed(drift, data, second=0)
+    close_all(drift, second=1)
+    for view in ("1s", "3s"):
+        labels = {"ml_model_name": "churn", "ml_model_version": "3", "window": view}
+        assert (
+            value("modeltel_feature_quality_issue", {**labels, "feature": "x1", "issue": "type_errors"}) == 1
+        )
+        assert value("modeltel_feature_quality_issue", {**labels, "feature": "x2", "issue": "constant"}) == 1
+        for issue in ("missing_ratio", "out_of_range", "absent", "constant"):
+            assert value("modeltel_feature_quality_issue", {**labels, "feature": "x3", "issue": issue}) == 0
