@@ -47,7 +47,7 @@ def collector(
 ) -> None:
     """Run the collector: OTLP in on gRPC 4317 and HTTP 4318, metrics out on 9464."""
     # Before numpy loads: the collector is one event loop, and BLAS helper threads contending
-    # for the same cores made the drift processor's PCA projection ~15x slower. Set to override.
+    # for the same cores made the drift processor's PCA projection up to ~15x slower. Set to override.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
     from modeltel.collector.config import ConfigError, load_config
