@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/check.py
 	$(BIN)/python bench/drift_stream.py
+	$(BIN)/python bench/performance.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .ruff_cache build dist

@@ -37,18 +37,21 @@ class Host:
     ready: bool = False
     routes: dict[str, RouteHandler] = field(default_factory=dict)
     """GET handlers served on the telemetry endpoint, by path prefix (see ``add_route``)."""
+    post_routes: dict[str, RouteHandler] = field(default_factory=dict)
+    """POST handlers, by path prefix (see ``add_route``)."""
 
     def __post_init__(self) -> None:
         self.metrics = CollectorMetrics.register(self.registry)
 
-    def add_route(self, prefix: str, handler: RouteHandler) -> None:
-        """Serve GET ``prefix`` and everything under ``prefix/`` on the telemetry endpoint
+    def add_route(self, prefix: str, handler: RouteHandler, method: Literal["GET", "POST"] = "GET") -> None:
+        """Serve ``method`` ``prefix`` and everything under ``prefix/`` on the telemetry endpoint
         (e.g. a component's JSON status API); ``request.match_info["tail"]`` holds the rest."""
+        routes = self.routes if method == "GET" else self.post_routes
         if not prefix.startswith("/api/") or prefix.endswith("/"):
             raise ValueError(f"component routes live under /api/ without a trailing slash: {prefix!r}")
-        if prefix in self.routes:
-            raise ValueError(f"route {prefix!r} is already served by another component")
-        self.routes[prefix] = handler
+        if prefix in routes:
+            raise ValueError(f"{method} route {prefix!r} is already served by another component")
+        routes[prefix] = handler
 
 
 class Backpressure(Exception):

@@ -38,6 +38,7 @@ receivers:
 processors:
   predictions: {}
   drift: {}
+  performance: {}
 exporters:
   prometheus: {}
   debug: {}
@@ -53,7 +54,7 @@ service:
       exporters: [prometheus]
     logs:
       receivers: [otlp]
-      processors: [predictions, drift]
+      processors: [predictions, drift, performance]
       exporters: [debug]
 """
 

@@ -1,5 +1,6 @@
 """The collector's own HTTP endpoint: /metrics (Prometheus or OpenMetrics), /healthz, /readyz,
-and the GET routes components register on the Host under /api/ (e.g. the drift status API)."""
+and the GET and POST routes components register on the Host under /api/ (e.g. the drift status
+API, the performance processor's label intake)."""
 
 import logging
 
@@ -32,16 +33,18 @@ class TelemetryServer:
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
         """Components register routes after the server is up, so they are looked up per request."""
+        routes = self._host.post_routes if request.method == "POST" else self._host.routes
         path = request.path
-        for prefix in sorted(self._host.routes, key=len, reverse=True):
+        for prefix in sorted(routes, key=len, reverse=True):
             if path == prefix or path.startswith(prefix + "/"):
                 request.match_info["tail"] = path[len(prefix) + 1 :]
-                return await self._host.routes[prefix](request)
-        raise web.HTTPNotFound(text=f"no component serves {path}")
+                return await routes[prefix](request)
+        raise web.HTTPNotFound(text=f"no component serves {request.method} {path}")
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/api/{path:.*}", self._api)
+        app.router.add_post("/api/{path:.*}", self._api)  # handlers read (and bound) their own bodies
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)

@@ -28,6 +28,7 @@ from modeltel.drift.profile import (
     Role,
 )
 from modeltel.drift.tables import TableColumn, columns
+from modeltel.performance.baseline import PerformanceProfile, Task
 
 MAX_CATEGORIES = 100
 """Categories with their own bin; the rest share the "other" bin."""
@@ -228,10 +229,15 @@ def build_profile(
     max_categories: int = MAX_CATEGORIES,
     like: Profile | None = None,
     seed: int = 0,
+    task: Task | None = None,
+    positive_class: Any = None,
+    probability_prefix: str = "proba_",
 ) -> Profile:
     """Profile of ``data`` (path to Parquet/CSV, pandas DataFrame, pyarrow Table, mapping).
 
-    ``like`` reuses another profile's kinds, edges and categories so the two can be merged."""
+    ``like`` reuses another profile's kinds, edges and categories so the two can be merged.
+    With ``target_column`` the profile also gets a ``performance`` section (baseline metrics,
+    calibration; ``task`` and ``positive_class`` inferred unless given, docs/performance.md)."""
     table = {c.name: c for c in columns(data)}
     forced = set(categorical)
     roles: dict[str, Role] = {name: "prediction" for name in prediction_columns}
@@ -263,11 +269,54 @@ def build_profile(
         multivariate = like.multivariate
     else:
         multivariate = _multivariate(features, table, seed)
+    performance = _performance(
+        table, target_column, list(prediction_columns), task, positive_class, probability_prefix, seed
+    )
     return Profile(
         model=model,
         version=version,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         rows=float(rows),
-        features=features,
+        features=_output_roles(features, performance),
         multivariate=multivariate,
+        performance=performance,
     )
+
+
+def _output_roles(
+    features: list[FeatureProfile], performance: PerformanceProfile | None
+) -> list[FeatureProfile]:
+    """The columns the performance baseline read as the model's outputs (its prediction and
+    ``proba_<class>`` columns) get the output roles even when not named with
+    ``--prediction-column``/``--score-column``: they are not inputs, and the drift processor
+    reads them from the body's ``prediction`` and ``probabilities``, not its ``features``."""
+    if performance is None:
+        return features
+    outputs = {name: "score" for name in performance.probability_columns().values()}
+    if performance.prediction is not None:
+        outputs[performance.prediction] = "prediction"
+    return [
+        f.model_copy(update={"role": outputs[f.name]}) if f.role == "feature" and f.name in outputs else f
+        for f in features
+    ]
+
+
+def _performance(
+    table: dict[str, TableColumn], target: str | None, predictions: list[str], task: Task | None,
+    positive: Any, prefix: str, seed: int,
+) -> PerformanceProfile | None:  # fmt: skip
+    """The labelled reference's performance section; None without a target column."""
+    if not target:
+        return None
+    # Imported here: modeltel.performance reads labels with modeltel.drift.columns, so importing
+    # it at the top would make the two packages' imports circular.
+    from modeltel.performance.building import build_performance
+    from modeltel.performance.labels import PerformanceInputError
+
+    prediction = predictions[0] if predictions else ("prediction" if "prediction" in table else None)
+    try:
+        return build_performance(
+            table, target, prediction, probability_prefix=prefix, task=task, positive=positive, seed=seed
+        )
+    except PerformanceInputError as error:
+        raise ProfileError(f"performance baseline: {error}") from None

@@ -15,17 +15,26 @@ from modeltel.drift.counts import WindowCounts
 from modeltel.drift.evaluation import evaluate
 from modeltel.drift.profile import Profile, ProfileError
 from modeltel.drift.report import FeatureReport, ModelReport
-from modeltel.drift.tables import columns
+from modeltel.drift.tables import TableColumn, columns
+from modeltel.performance import check as performance_check
+from modeltel.performance.check import PerformanceReport
 
-FailOn = Literal["drift", "quality", "never"]
+FailOn = Literal["drift", "quality", "performance", "never"]
 
 
-def run_check(profile: Profile, data: Any, settings: DriftSettings | None = None) -> ModelReport:
-    """Evaluate ``data`` (path, DataFrame, pyarrow Table or mapping) against ``profile``.
+def run_check(
+    profile: Profile,
+    data: Any,
+    settings: DriftSettings | None = None,
+    *,
+    table: list[TableColumn] | None = None,
+) -> ModelReport:
+    """Evaluate ``data`` (path, DataFrame, pyarrow Table or mapping) against ``profile``;
+    ``table``: its columns already read (so ``check`` reads a file once for drift and performance).
 
     Raises ProfileError when the data shares no column with the profile (wrong file or
     wrong profile); a partial overlap is reported as schema changes instead."""
-    table = columns(data)
+    table = columns(data) if table is None else table
     names = {c.name for c in table}
     if table and not names & set(profile.names):
         raise ProfileError(
@@ -38,18 +47,24 @@ def run_check(profile: Profile, data: Any, settings: DriftSettings | None = None
     return evaluate(window, settings)
 
 
-def failed(report: ModelReport, fail_on: FailOn) -> bool:
+def failed(report: ModelReport, fail_on: FailOn, performance: PerformanceReport | None = None) -> bool:
     """``drift``: any drifted column or dataset drift; ``quality``: that or any quality or
-    schema issue (the stricter gate); ``never``: report only."""
+    schema issue (the stricter gate); ``performance``: a degraded metric
+    (modeltel.performance.check); ``never``: report only."""
     if fail_on == "never":
         return False
+    if fail_on == "performance":
+        return performance is not None and bool(performance.degraded)
     if report.drifted:
         return True
     return fail_on == "quality" and report.quality_issues > 0
 
 
-def render_json(report: ModelReport) -> str:
-    return json.dumps(report.to_dict(), indent=2)
+def render_json(report: ModelReport, performance: PerformanceReport | None = None) -> str:
+    body = report.to_dict()
+    if performance is not None:
+        body["performance"] = performance.to_dict()
+    return json.dumps(body, indent=2)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -78,7 +93,7 @@ def _feature_row(r: FeatureReport) -> list[str]:
     ]
 
 
-def render_table(report: ModelReport) -> str:
+def render_table(report: ModelReport, performance: PerformanceReport | None = None) -> str:
     header = [
         "feature",
         "kind",
@@ -97,6 +112,8 @@ def render_table(report: ModelReport) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
     lines.extend(_summary(report))
+    if performance is not None:
+        lines.extend(["", performance_check.render_table(performance)])
     return "\n".join(lines)
 
 
@@ -158,7 +175,7 @@ def histogram_svg(r: FeatureReport, width: int = 640, height: int = 140) -> str:
     return "".join(parts)
 
 
-def render_html(report: ModelReport) -> str:
+def render_html(report: ModelReport, performance: PerformanceReport | None = None) -> str:
     """One self-contained page: summary, per-feature table, per-feature histograms."""
     title = f"modeltel check: {report.model or 'model'} {report.version}".strip()
     head = ["feature", "kind", "role", "score", "threshold", "p", "verdict", "missing", "oor/new", "quality"]
@@ -193,13 +210,14 @@ def render_html(report: ModelReport) -> str:
         f'<p class="legend"><span style="background:{_REF}"></span>reference'
         f'<span style="background:{_CUR}"></span>current</p>'
         f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(rows)}</table>"
+        f"{'' if performance is None else performance_check.render_html(performance)}"
         f"{''.join(sections)}</body></html>"
     )
 
 
-def render(report: ModelReport, fmt: str) -> str:
+def render(report: ModelReport, fmt: str, performance: PerformanceReport | None = None) -> str:
     if fmt == "json":
-        return render_json(report)
+        return render_json(report, performance)
     if fmt == "html":
-        return render_html(report)
-    return render_table(report)
+        return render_html(report, performance)
+    return render_table(report, performance)

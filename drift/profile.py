@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from modeltel.performance.baseline import PerformanceProfile
+
 FORMAT_VERSION = 1
 
 Kind = Literal["numeric", "discrete", "categorical", "identifier"]
@@ -138,6 +140,9 @@ class Profile(_Model):
     rows: float
     features: list[FeatureProfile]
     multivariate: MultivariateProfile | None = None
+    performance: PerformanceProfile | None = Field(
+        default=None, description="Labelled reference's baseline (docs/performance.md); None: unlabelled."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Profile:
@@ -188,8 +193,9 @@ class Profile(_Model):
     def merge(self, other: Profile) -> Profile:
         """Sum two profiles built on the same bins (e.g. ``build_profile(data, like=profile)``).
 
-        Bin edges, categories and PCA are kept from ``self``; ranges widen; means/stds are
-        pooled. Raises ProfileError when the binning differs (counts would not be comparable)."""
+        Bin edges, categories, PCA and the performance baseline are kept from ``self``; ranges
+        widen; means/stds are pooled. Raises ProfileError when the binning differs (counts would
+        not be comparable)."""
         if self.names != other.names:
             raise ProfileError("cannot merge profiles with different features")
         merged = []

@@ -136,7 +136,7 @@ def test_scale_profile_adds_the_gateway_and_collector_replicas() -> None:
 
 def test_collector_exports_where_the_stack_listens(compose: dict) -> None:
     """deploy/collector.yaml sends traces to Jaeger's OTLP gRPC port, logs to Loki over OTLP and
-    keeps its queue and drift state on the collector's data volume."""
+    keeps its queue, drift state and label join store on the collector's data volume."""
     config = yaml.safe_load((REPO / "deploy" / "collector.yaml").read_text())
     jaeger = yaml.safe_load((REPO / "deploy" / "jaeger.yaml").read_text())
     assert config["exporters"]["otlp/jaeger"]["endpoint"].endswith("jaeger:4317}")
@@ -146,7 +146,7 @@ def test_collector_exports_where_the_stack_listens(compose: dict) -> None:
     assert pipelines["traces"]["exporters"] == ["otlp/jaeger"]
     assert pipelines["logs"] == {
         "receivers": ["otlp"],
-        "processors": ["predictions", "drift"],
+        "processors": ["predictions", "drift", "performance"],
         "exporters": ["loki"],
     }
     assert pipelines["metrics"]["exporters"] == ["prometheus"]
@@ -154,6 +154,7 @@ def test_collector_exports_where_the_stack_listens(compose: dict) -> None:
     [data] = [m.target for m in collector if not m.bind]
     assert config["exporters"]["loki"]["sending_queue"]["storage"]["directory"].startswith(data)
     assert config["processors"]["drift"]["state_dir"].startswith(data)
+    assert config["processors"]["performance"]["state_dir"].startswith(data)  # the join store
     [profiles] = [m for m in collector if m.source == "deploy/profiles"]
     assert config["processors"]["drift"]["profiles_dir"] == profiles.target
 

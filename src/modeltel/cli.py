@@ -209,11 +209,20 @@ def profile_build(
     bins: Annotated[
         int, typer.Option("--bins", min=2, max=200, help="Quantile bins per numeric feature.")
     ] = 20,
+    task: Annotated[str | None, typer.Option("--task", help="classification or regression.")] = None,
+    positive_class: Annotated[
+        str | None, typer.Option("--positive-class", help="Binary positive class.")
+    ] = None,
 ) -> None:
     """Profile reference data: per column kind, missing rate, range, quantile bins or top categories."""
     from modeltel.drift import ProfileError, build_profile
     from modeltel.drift.tables import DataError
 
+    if task not in (None, "classification", "regression"):
+        typer.echo(
+            f"modeltel profile build: --task must be classification or regression, not {task!r}", err=True
+        )
+        raise typer.Exit(2)
     try:
         built = build_profile(
             data,
@@ -225,6 +234,8 @@ def profile_build(
             score_columns=_names(score_column),
             target_column=target_column,
             n_bins=bins,
+            task=task,  # type: ignore[arg-type]
+            positive_class=positive_class,
         )
         built.save(output)
     except (DataError, ProfileError, OSError) as error:
@@ -232,6 +243,11 @@ def profile_build(
         raise typer.Exit(2) from None
     kinds = ", ".join(f"{f.name}:{f.kind}" for f in built.features)
     typer.echo(f"{output}: {int(built.rows)} rows, {len(built.features)} columns ({kinds})")
+    if built.performance is not None:
+        baseline = ", ".join(f"{k} {v:.4g}" for k, v in built.performance.baseline.items())
+        typer.echo(
+            f"performance baseline ({built.performance.task}, {int(built.performance.rows)} rows): {baseline}"
+        )
 
 
 @app.command()
@@ -240,28 +256,50 @@ def check(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Reference profile JSON.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or html.")] = "table",
     fail_on: Annotated[
-        str, typer.Option("--fail-on", help="drift, quality (drift or quality) or never.")
+        str,
+        typer.Option(
+            "--fail-on", help="drift, quality (drift or quality), performance (a degraded metric) or never."
+        ),
     ] = "drift",
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--performance-tolerance",
+            min=0,
+            max=1,
+            help="Relative drop from the baseline that counts as degraded.",
+        ),
+    ] = 0.05,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report here, not stdout.")
     ] = None,
 ) -> None:
-    """Check data against a reference profile: drift and data quality per feature.
+    """Check data against a reference profile: drift and data quality per feature, and
+    performance (realized with labels, estimated from probabilities) when the profile has a baseline.
 
     Exit code 1 when the --fail-on condition holds, 2 on unusable input."""
     from modeltel.drift import Profile, ProfileError
     from modeltel.drift.check import failed, render, run_check
-    from modeltel.drift.tables import DataError
+    from modeltel.drift.tables import DataError, columns
+    from modeltel.performance.check import run_performance_check
 
     if fmt not in ("table", "json", "html"):
         typer.echo(f"modeltel check: --format must be table, json or html, not {fmt!r}", err=True)
         raise typer.Exit(2)
-    if fail_on not in ("drift", "quality", "never"):
-        typer.echo(f"modeltel check: --fail-on must be drift, quality or never, not {fail_on!r}", err=True)
+    if fail_on not in ("drift", "quality", "performance", "never"):
+        typer.echo(
+            f"modeltel check: --fail-on must be drift, quality, performance or never, not {fail_on!r}",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
-        report = run_check(Profile.load(profile), data)
-        text = render(report, fmt)
+        reference = Profile.load(profile)
+        if fail_on == "performance" and reference.performance is None:
+            raise ProfileError(f"{profile} has no performance baseline (build it with --target-column)")
+        table = columns(data)
+        report = run_check(reference, data, table=table)
+        performance = run_performance_check(reference, data, tolerance, table=table)
+        text = render(report, fmt, performance)
         if output is None:
             typer.echo(text)
         else:
@@ -269,7 +307,7 @@ def check(
     except (DataError, ProfileError, OSError) as error:
         typer.echo(f"modeltel check: {error}", err=True)
         raise typer.Exit(2) from None
-    if failed(report, fail_on):  # type: ignore[arg-type]
+    if failed(report, fail_on, performance):  # type: ignore[arg-type]
         raise typer.Exit(1)
 
 
