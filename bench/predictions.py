@@ -15,6 +15,7 @@ import cProfile
 import pstats
 import statistics
 import time
+from collections import Counter as Tally
 from collections.abc import Callable
 
 from ingest import BATCH_ROWS, prediction_batches  # bench/ is sys.path[0] when run as a script
@@ -22,13 +23,42 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from modeltel.collector import wire
 from modeltel.collector.component import Host
+from modeltel.collector.prediction_records import decode_payload
 from modeltel.collector.processors.predictions import PredictionsConfig, PredictionsProcessor
 from modeltel.collector.signals import Signal
+from modeltel.semconv import ATTR_EVENT_NAME, ATTR_MODEL_NAME, ATTR_MODEL_VERSION, PREDICTION_EVENT
 
 
 class _Discard:
     async def consume(self, signal: Signal, batch: object) -> None:
         return None
+
+
+_WANTED = frozenset({ATTR_MODEL_NAME, ATTR_MODEL_VERSION, ATTR_EVENT_NAME})
+
+
+def reference_walk(batch: ExportLogsServiceRequest) -> tuple[Tally, Tally]:
+    """The reference: walk the decoded batch's wrappers, orjson for every body."""
+    counts: Tally = Tally()
+    problems: Tally = Tally()
+    for resource_logs in batch.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                attributes = {a.key: a.value.string_value for a in record.attributes if a.key in _WANTED}
+                if (record.event_name or attributes.get(ATTR_EVENT_NAME, "")) != PREDICTION_EVENT:
+                    continue
+                model = attributes.get(ATTR_MODEL_NAME, "")
+                if not model:
+                    problems["model_name_missing"] += 1
+                    continue
+                if record.body.WhichOneof("value") != "string_value":
+                    problem = "body_not_json_string"
+                else:
+                    problem = decode_payload(record.body.string_value)[1]
+                if problem is not None:
+                    problems[problem] += 1
+                counts[(model, attributes.get(ATTR_MODEL_VERSION, ""))] += 1
+    return counts, problems
 
 
 def per_record_us(observe: Callable[[ExportLogsServiceRequest], None], payloads: list[bytes]) -> float:
@@ -58,7 +88,7 @@ def main() -> None:
     for _ in range(args.rounds):
         decode_only.append(per_record_us(lambda batch: None, payloads))
         fast.append(per_record_us(processor._observe, payloads))
-        reference.append(per_record_us(processor._observe_decoded, payloads))
+        reference.append(per_record_us(reference_walk, payloads))
     base = min(decode_only)
     for name, times in (
         ("receiver decode only", decode_only),

@@ -353,8 +353,16 @@ class WindowCounts:
         return window
 
 
+ERROR_CAP = 1e12
+"""Largest reconstruction error kept per row. A finite value like 1e300 overflows the squares
+(inf - inf = NaN); capped, such a row still lands in the top bin and window sums stay finite
+(a NaN sum would also not survive a JSON checkpoint)."""
+
+
 def projection_error(z: np.ndarray, components: np.ndarray) -> np.ndarray:
     """Squared distance of each standardised row from the principal subspace, per dimension."""
     kept = z @ components.T  # rows of components are orthonormal: |z|^2 - |projection|^2
-    error = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", kept, kept)
-    return np.maximum(error, 0.0) / max(z.shape[1], 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = np.einsum("ij,ij->i", z, z) - np.einsum("ij,ij->i", kept, kept)
+    error = np.nan_to_num(error, nan=ERROR_CAP, posinf=ERROR_CAP)
+    return np.clip(error / max(z.shape[1], 1), 0.0, ERROR_CAP)

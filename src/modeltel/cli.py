@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +46,10 @@ def collector(
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the collector: OTLP in on gRPC 4317 and HTTP 4318, metrics out on 9464."""
+    # Before numpy loads: the collector is one event loop, and BLAS helper threads contending
+    # for the same cores made the drift processor's PCA projection up to ~15x slower. Set to override.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     from modeltel.collector.config import ConfigError, load_config
     from modeltel.collector.factories import builtin_factories
     from modeltel.collector.service import Service

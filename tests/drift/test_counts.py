@@ -135,3 +135,18 @@ def test_bin_indices_for_exemplars(profile: Profile) -> None:
     ]
     window.add({"x": values})  # the bins the counts used are the same
     assert window.features["x"].bins[index[4]] == 1
+
+
+def test_huge_finite_values_keep_the_multivariate_sums_finite() -> None:
+    """1e300 is a valid number; its squared error overflows. The row still lands in the top
+    error bin and the window's sums stay finite, so its checkpoint round-trips."""
+    rng = np.random.default_rng(4)
+    data = {f"x{i}": rng.normal(size=4000) for i in range(4)}
+    profile = build_profile(data, model="m", version="1")
+    assert profile.multivariate is not None
+    window = WindowCounts(profile)
+    window.add({name: np.r_[values[:99], 1e300] for name, values in data.items()})
+    assert np.isfinite(window.error_sum)
+    assert window.multivariate.bins[-1] >= 1
+    restored = WindowCounts.from_dict(profile, json.loads(json.dumps(window.to_dict(), allow_nan=False)))
+    assert restored.to_dict() == window.to_dict()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -22,23 +23,12 @@ from modeltel.collector.processors.drift.config import DriftConfig, format_durat
 from modeltel.collector.processors.drift.metrics import DriftMetrics
 from modeltel.collector.processors.drift.records import Rows, decode_batch
 from modeltel.collector.processors.drift.references import Bootstrap, load_profiles
-from modeltel.collector.processors.drift.windows import ModelStream
+from modeltel.collector.processors.drift.windows import ModelStream, WindowResult
 from modeltel.collector.signals import Signal
 from modeltel.drift import Profile
 
 _log = logging.getLogger("modeltel.collector")
 Key = tuple[str, str]
-
-
-def _rows_from(rows: Rows, start: int) -> Rows:
-    return Rows(
-        rows.times[start:],
-        rows.weights[start:],
-        rows.trace_ids[start:],
-        rows.features[start:],
-        rows.predictions[start:],
-        rows.probabilities[start:],
-    )
 
 
 class DriftProcessor:
@@ -55,6 +45,7 @@ class DriftProcessor:
         self._metrics: DriftMetrics | None = None
         self._last_warning: dict[str, float] = {}
         self._timer: asyncio.Task | None = None
+        self._evaluator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modeltel-drift-evaluation")
         self._last_checkpoint = time.monotonic()
         safe_id = component_id.replace("/", "_")
         self.clock = time.time_ns  # the wall clock, replaceable to replay event time in tests
@@ -82,11 +73,12 @@ class DriftProcessor:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+        await asyncio.get_running_loop().run_in_executor(None, self._evaluator.shutdown)  # let them finish
         self.save()
 
     async def consume(self, signal: Signal, batch: ExportLogsServiceRequest) -> None:
         try:
-            self.observe(batch)
+            self.observe(batch, background=True)
         except Exception:  # drift must never cost the pipeline its logs
             _log.exception("drift: batch skipped after an internal error")
             self._count_invalid(Tally({"internal_error": 1}))
@@ -94,11 +86,13 @@ class DriftProcessor:
 
     # ingest ---------------------------------------------------------------------------------
 
-    def observe(self, batch: ExportLogsServiceRequest) -> None:
+    def observe(self, batch: ExportLogsServiceRequest, background: bool = False) -> None:
+        """Count the batch's prediction records; windows it closes are evaluated here, or
+        with ``background`` (on the event loop) in the evaluation thread."""
         decoded = decode_batch(batch)
-        self.ingest(decoded.groups, decoded.invalid)
+        self.ingest(decoded.groups, decoded.invalid, background)
 
-    def ingest(self, groups: dict[Key, Rows], invalid: Tally[str]) -> None:
+    def ingest(self, groups: dict[Key, Rows], invalid: Tally[str], background: bool = False) -> None:
         """Add decoded rows: one ``WindowCounts.add`` per (stream, window) of the batch."""
         metrics = self._metrics
         assert metrics is not None
@@ -113,7 +107,7 @@ class DriftProcessor:
                 metrics.late.labels(model, version).inc(done.late)
             if done.future:
                 invalid["future_timestamp"] += done.future
-            self._close_due(stream)
+            self._close_due(stream, background=background)
         self._count_invalid(invalid)
 
     def _stream(self, model: str, version: str, rows: Rows, invalid: Tally[str]) -> ModelStream | None:
@@ -161,7 +155,7 @@ class DriftProcessor:
         stream = self.streams[key] = ModelStream(
             model, version, profile, "bootstrap", self._config, self._now
         )
-        rest = _rows_from(rows, taken)
+        rest = rows.tail(taken)
         if len(rest):
             done = stream.add(rest)
             self._metrics.records.labels(model, version, "windowed").inc(done.windowed)
@@ -185,26 +179,48 @@ class DriftProcessor:
 
     # windows --------------------------------------------------------------------------------
 
-    def _close_due(self, stream: ModelStream, now_ns: int | None = None) -> None:
-        metrics = self._metrics
-        assert metrics is not None
+    def _close_due(self, stream: ModelStream, now_ns: int | None = None, background: bool = False) -> None:
+        """Close the stream's windows the watermark has passed. Evaluating one costs tens of
+        milliseconds per model (more when small windows are resampled), so ``background`` runs
+        it in the one evaluation thread (in order, off the event loop) and publishes when done."""
         for start in stream.due(now_ns):
-            window, long = stream.close(start)
-            model, version = stream.model, stream.version
-            metrics.windows.labels(model, version).inc()
-            metrics.publish(model, version, self._window_label, window, self._dataset_share)
-            metrics.publish(model, version, self._long_label, long, None)
-            metrics.publish_quality_issues(model, version, self._window_label, window)
-            metrics.publish_quality_issues(model, version, self._long_label, long)
-            metrics.count_drifted(model, version, window)
+            window = stream.take(start)
+            if background:
+                future = asyncio.get_running_loop().run_in_executor(
+                    self._evaluator, stream.conclude, start, window
+                )
+                future.add_done_callback(lambda done, stream=stream: self._published(stream, done))
+            else:
+                self._publish(stream, *stream.conclude(start, window))
         if stream.rejected:
             self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
             stream.rejected = 0
 
-    def tick(self, now_ns: int | None = None) -> None:
+    def _published(
+        self, stream: ModelStream, done: "asyncio.Future[tuple[WindowResult, WindowResult]]"
+    ) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            _log.error("drift: window evaluation failed", exc_info=done.exception())
+            return
+        self._publish(stream, *done.result())
+
+    def _publish(self, stream: ModelStream, window: WindowResult, long: WindowResult) -> None:
+        metrics = self._metrics
+        assert metrics is not None
+        model, version = stream.model, stream.version
+        metrics.windows.labels(model, version).inc()
+        metrics.publish(model, version, self._window_label, window, self._dataset_share)
+        metrics.publish(model, version, self._long_label, long, None)
+        metrics.publish_quality_issues(model, version, self._window_label, window)
+        metrics.publish_quality_issues(model, version, self._long_label, long)
+        metrics.count_drifted(model, version, window)
+
+    def tick(self, now_ns: int | None = None, background: bool = False) -> None:
         """Close what the wall clock says is over; checkpoint when due."""
         for stream in list(self.streams.values()):
-            self._close_due(stream, now_ns)
+            self._close_due(stream, now_ns, background)
         if time.monotonic() - self._last_checkpoint >= self._config.checkpoint_interval:
             self.save()
 
@@ -213,7 +229,7 @@ class DriftProcessor:
         while True:
             await asyncio.sleep(interval)
             try:
-                self.tick()
+                self.tick(background=True)
             except Exception:
                 _log.exception("drift: periodic window check failed")
 

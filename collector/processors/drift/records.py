@@ -1,27 +1,28 @@
 """From an OTLP logs batch to prediction rows grouped by (model, version).
 
-One pass over the batch's records reads what the drift processor needs of each
-``modeltel.prediction`` record: model and version, event time, weight (1/sample rate),
-trace id and the decoded body. Everything after this (columns, windows) works per group and
-per batch, never per record. Bad records are counted by reason, never raised.
+The records come from :func:`modeltel.collector.prediction_records.prediction_records`, the
+lean view the ``predictions`` processor already decoded for this batch (one decode shared by
+both processors). Per record the drift processor keeps model and version (the group), event
+time, weight (1/sample rate), trace id and the body's JSON text: bodies are decoded into
+columns only when a window flushes (``columns.ColumnBuilder``), a few thousand at a time.
+Bad records are counted by reason, never raised.
 """
 
 import math
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from modeltel.collector.processors.predictions import decode_prediction_body
-from modeltel.semconv import (
-    ATTR_EVENT_NAME,
-    ATTR_MODEL_NAME,
-    ATTR_MODEL_VERSION,
-    ATTR_SAMPLE_RATE,
-    PREDICTION_EVENT,
-)
+from modeltel.collector.prediction_records import prediction_records, string_value
+from modeltel.semconv import ATTR_SAMPLE_RATE
+
+_UNUSABLE = frozenset({"body_not_json_string", "body_not_json", "features_missing"})
+"""Body problems that leave no features to count (``prediction_missing`` still has them)."""
 
 
 @dataclass
@@ -31,18 +32,20 @@ class Rows:
     times: list[int] = field(default_factory=list)  # event time, ns
     weights: list[float] = field(default_factory=list)
     trace_ids: list[bytes] = field(default_factory=list)
-    features: list[dict[str, Any]] = field(default_factory=list)
-    predictions: list[Any] = field(default_factory=list)
-    probabilities: list[Any] = field(default_factory=list)
+    texts: list[bytes] = field(default_factory=list)  # the JSON body of each record
 
     def __len__(self) -> int:
         return len(self.times)
 
     def extend(self, other: "Rows", positions: list[int] | None = None) -> None:
         """Append ``other``'s rows, all of them or those at ``positions``."""
-        for name in ("times", "weights", "trace_ids", "features", "predictions", "probabilities"):
+        for name in ("times", "weights", "trace_ids", "texts"):
             values = getattr(other, name)
             getattr(self, name).extend(values if positions is None else [values[i] for i in positions])
+
+    def tail(self, start: int) -> "Rows":
+        """The rows from position ``start`` on."""
+        return Rows(self.times[start:], self.weights[start:], self.trace_ids[start:], self.texts[start:])
 
 
 @dataclass
@@ -61,61 +64,68 @@ def sample_weight(value: Any) -> float | None:
     return 1.0 / rate
 
 
-def _attribute_value(any_value: Any) -> Any:
-    kind = any_value.WhichOneof("value")
-    return None if kind is None else getattr(any_value, kind)
+def _weight_of(serialized: bytes | None) -> float | None:
+    """The weight a serialized sample-rate attribute gives (1.0 when absent, None when invalid)."""
+    if serialized is None:
+        return 1.0
+    value = AnyValue.FromString(serialized)
+    kind = value.WhichOneof("value")
+    return sample_weight(None if kind is None else getattr(value, kind))
 
 
 def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
     """Prediction rows per (model, version); other events are ignored, bad records counted."""
-    groups: dict[tuple[str, str], Rows] = {}
+    records = prediction_records(batch)
     invalid: Tally[str] = Tally()
-    weight_of_rate: dict[float, float] = {}  # the few distinct rates of a batch, checked once each
+    n = len(records)
+    if not n:
+        return DecodedBatch({}, invalid)
+    problems = records.problems()
+    keys = list(zip(records.models, records.versions, strict=True))
+    names = {key: (string_value(key[0]), string_value(key[1])) for key in set(keys)}
+    usable = problems.count(None) + problems.count("prediction_missing")
+    if len(names) == 1 and usable == n and names[keys[0]][0]:  # the usual batch: one model, all good
+        positions = {names[keys[0]]: None}
+    else:
+        positions = _positions(keys, names, problems, invalid)
+    rates = [a.get(ATTR_SAMPLE_RATE) for a in records.attributes]
+    weight_of_rate = {rate: _weight_of(rate) for rate in set(rates)}  # each distinct value once
     now = time.time_ns()
-    for resource_logs in batch.resource_logs:
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                event_name = record.event_name
-                model = version = ""
-                rate = None
-                for attribute in record.attributes:  # one pass; a handful of attributes
-                    key = attribute.key
-                    if key == ATTR_MODEL_NAME:
-                        model = attribute.value.string_value
-                    elif key == ATTR_MODEL_VERSION:
-                        version = attribute.value.string_value
-                    elif key == ATTR_SAMPLE_RATE:
-                        rate = attribute.value
-                    elif key == ATTR_EVENT_NAME and not event_name:
-                        event_name = attribute.value.string_value
-                if event_name != PREDICTION_EVENT:
-                    continue
-                if not model:
-                    invalid["model_name_missing"] += 1
-                    continue
-                payload, problem = decode_prediction_body(record)
-                if payload is None:
-                    invalid[problem or "features_missing"] += 1
-                    continue
-                weight = 1.0
-                if rate is not None:
-                    value = _attribute_value(rate)
-                    checked = weight_of_rate.get(value) if type(value) is float else None
-                    if checked is None:
-                        checked = sample_weight(value)
-                        if checked is not None and type(value) is float:
-                            weight_of_rate[value] = checked
-                    if checked is None:
-                        invalid["sample_rate_invalid"] += 1  # still counted, with weight 1
-                    else:
-                        weight = checked
-                rows = groups.get((model, version))
-                if rows is None:
-                    rows = groups[(model, version)] = Rows()
-                rows.times.append(record.time_unix_nano or record.observed_time_unix_nano or now)
-                rows.weights.append(weight)
-                rows.trace_ids.append(record.trace_id)
-                rows.features.append(payload["features"])
-                rows.predictions.append(payload.get("prediction"))
-                rows.probabilities.append(payload.get("probabilities"))
+    groups: dict[tuple[str, str], Rows] = {}
+    for model_version, group in positions.items():
+        picked = _pick(group)
+        weights = list(map(weight_of_rate.__getitem__, picked(rates)))
+        if None in weight_of_rate.values():
+            invalid["sample_rate_invalid"] += weights.count(None)  # still counted, with weight 1
+            weights = [1.0 if w is None else w for w in weights]
+        times = picked(records.times)
+        if 0 in times:
+            times = [t or now for t in times]  # neither event nor observed time: arrival
+        groups[model_version] = Rows(times, weights, picked(records.trace_ids), picked(records.texts()))
     return DecodedBatch(groups, invalid)
+
+
+def _positions(
+    keys: list[tuple[bytes | None, bytes | None]],
+    names: dict[tuple[bytes | None, bytes | None], tuple[str, str]],
+    problems: list[str | None],
+    invalid: Tally[str],
+) -> dict[tuple[str, str], list[int] | None]:
+    """Positions of the usable records per (model, version); the others counted by reason."""
+    positions: dict[tuple[str, str], list[int] | None] = {}
+    for i, (key, problem) in enumerate(zip(keys, problems, strict=True)):
+        model_version = names[key]
+        if not model_version[0]:
+            invalid["model_name_missing"] += 1
+        elif problem in _UNUSABLE:
+            invalid[problem] += 1
+        else:
+            positions.setdefault(model_version, []).append(i)  # type: ignore[union-attr]
+    return positions
+
+
+def _pick(positions: list[int] | None) -> Callable[[list[Any]], list[Any]]:
+    """A function taking the values at ``positions`` (all of them when None) from a list."""
+    if positions is None:
+        return list
+    return lambda values: [values[i] for i in positions]

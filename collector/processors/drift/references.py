@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from modeltel.collector.processors.drift.columns import output_columns
 from modeltel.collector.processors.drift.records import Rows
 from modeltel.drift import Profile, ProfileError, build_profile
@@ -57,9 +59,11 @@ class Bootstrap:
     def take(self, rows: Rows) -> int:
         """Keep as many rows as the reference still needs; returns how many were taken."""
         taken = min(len(rows), self.size - len(self.features))
-        self.features.extend(rows.features[:taken])
-        self.predictions.extend(rows.predictions[:taken])
-        self.probabilities.extend(rows.probabilities[:taken])
+        for text in rows.texts[:taken]:  # the records' raw values, once per reference record
+            payload = orjson.loads(text)
+            self.features.append(payload["features"])
+            self.predictions.append(payload.get("prediction"))
+            self.probabilities.append(payload.get("probabilities"))
         return taken
 
     @property

@@ -9,6 +9,7 @@ verdicts go through the k-of-m persistence rules, and it joins the long view: th
 closed windows of the last ``long_window``.
 """
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -102,6 +103,7 @@ class ModelStream:
         self.last_long: WindowResult | None = None
         self.windows_closed = 0
         self.rejected = 0  # rows the engine refused (ragged columns); the processor counts them
+        self.lock = threading.Lock()  # closed windows and rules, shared with the evaluation thread
 
     def watermark(self, now_ns: int | None = None) -> float:
         if self.max_event_ns is None:
@@ -143,7 +145,7 @@ class ModelStream:
         if not len(rows):
             return
         window.pending = Rows()
-        columns = self._builder.build(rows)
+        columns = self._builder.build(rows.texts)
         weights = np.asarray(rows.weights, dtype=np.float64)
         try:
             window.counts.add(columns, weights=None if (weights == 1.0).all() else weights, n_rows=len(rows))
@@ -164,27 +166,38 @@ class ModelStream:
 
     def close(self, start: int) -> tuple[WindowResult, WindowResult]:
         """Evaluate the window starting at ``start`` and the long view it ends; drop its traces."""
+        return self.conclude(start, self.take(start))
+
+    def take(self, start: int) -> OpenWindow:
+        """Stop the window starting at ``start`` taking records (its pending rows counted).
+        Cheap, so it runs where records arrive; :meth:`conclude` may then run in a thread."""
         window = self.open.pop(start)
         self._flush(window)
+        return window
+
+    def conclude(self, start: int, window: OpenWindow) -> tuple[WindowResult, WindowResult]:
+        """Evaluate a taken window and the long view it ends (the costly part: tens of ms).
+
+        Touches only the taken window, the closed windows and the alarm rules, under the
+        stream's lock, so it may run off the event loop while records keep arriving; windows
+        must be concluded in the order they were taken (the k-of-m rules depend on it)."""
         end = start + self._window_ns
         report = evaluate(window.counts, self._settings)
-        alarms = {f.name: self.rules[f.name].update(f.drifted) for f in report.features}
         exemplars = {f.name: window.traces.most_shifted(f) for f in report.features if f.tested}
-        self.last_window = WindowResult(start, end, report, alarms, exemplars)
-        self.closed.append((start, window.counts))
-        long_start = end - round(self._config.long_window * NS)
-        while self.closed and self.closed[0][0] < long_start:
-            self.closed.popleft()
-        merged = WindowCounts(self.profile)
-        for _, counts in self.closed:
-            merged.merge(counts)
+        with self.lock:
+            alarms = {f.name: self.rules[f.name].update(f.drifted) for f in report.features}
+            self.closed.append((start, window.counts))
+            long_start = end - round(self._config.long_window * NS)
+            while self.closed and self.closed[0][0] < long_start:
+                self.closed.popleft()
+            merged = WindowCounts(self.profile)
+            for _, counts in self.closed:
+                merged.merge(counts)
+            first = self.closed[0][0]
         long_report = evaluate(merged, self._settings)
+        self.last_window = WindowResult(start, end, report, alarms, exemplars)
         self.last_long = WindowResult(
-            self.closed[0][0],
-            end,
-            long_report,
-            {f.name: f.drifted for f in long_report.features},
-            exemplars,
+            first, end, long_report, {f.name: f.drifted for f in long_report.features}, exemplars
         )
         self.windows_closed += 1
         return self.last_window, self.last_long
@@ -193,17 +206,18 @@ class ModelStream:
 
     def state(self) -> dict[str, Any]:
         self.flush()
-        return {
-            "model": self.model,
-            "version": self.version,
-            "source": self.source,
-            "max_event_ns": self.max_event_ns,
-            "max_event_wall_ns": self.max_event_wall_ns,
-            "windows_closed": self.windows_closed,
-            "open": {str(start): w.counts.to_dict() for start, w in self.open.items()},
-            "closed": [[start, counts.to_dict()] for start, counts in self.closed],
-            "rules": {name: rule.state() for name, rule in self.rules.items()},
-        }
+        with self.lock:  # a window may be concluding in the evaluation thread
+            return {
+                "model": self.model,
+                "version": self.version,
+                "source": self.source,
+                "max_event_ns": self.max_event_ns,
+                "max_event_wall_ns": self.max_event_wall_ns,
+                "windows_closed": self.windows_closed,
+                "open": {str(start): w.counts.to_dict() for start, w in self.open.items()},
+                "closed": [[start, counts.to_dict()] for start, counts in self.closed],
+                "rules": {name: rule.state() for name, rule in self.rules.items()},
+            }
 
     def restore(self, state: dict[str, Any]) -> None:
         """Windows and alarm history from ``state()``; ValueError if they do not fit the profile."""

@@ -3,6 +3,7 @@ sampling rate, k-of-m persistence, the long view's horizon, config validation. (
 restarts, the status API and Prometheus are tested in a running collector.)"""
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from modeltel.collector.config import DEFAULT_CONFIG_YAML, ConfigError, build_co
 from modeltel.collector.factories import builtin_factories
 from modeltel.collector.processors.drift import DriftConfig, DriftProcessor
 from modeltel.collector.processors.drift.config import format_duration, parse_duration
+from modeltel.collector.signals import Signal
 from tests.collector.processors.drift_streams import batch, sample, write_profile
 
 NS = 1_000_000_000
@@ -102,6 +104,60 @@ def test_durations_and_config_errors_name_the_key() -> None:
         document["processors"]["drift"] = bad
         with pytest.raises(ConfigError, match=message):
             build_config(document, builtin_factories())
+
+
+class Passed:
+    """The next consumer: keeps the batches the processor passed on."""
+
+    def __init__(self) -> None:
+        self.batches: list = []
+
+    async def consume(self, signal: Signal, batch: object) -> None:
+        self.batches.append(batch)
+
+
+def test_windows_evaluated_off_the_event_loop_reach_the_inline_verdicts(tmp_path: Path) -> None:
+    """Through ``consume`` (the collector's path) closed windows are evaluated in the
+    evaluation thread, in order: the same reports, k-of-m alarms and metrics as inline."""
+    seeds = [(30, False), (31, True), (32, True), (33, False), (34, True), (35, False)]
+    inline = processor(tmp_path / "inline")
+    for second, (seed, drifted) in enumerate(seeds):
+        feed(inline, sample(2000, seed=seed, drifted=drifted), second=second, tag=3)
+        close_all(inline, second=second + 1)
+    expected = inline.streams[("churn", "3")]
+
+    profiles = tmp_path / "background" / "profiles"
+    write_profile(profiles)
+    config = DriftConfig(window="1s", long_window="3s", allowed_lateness=0, profiles_dir=profiles)
+    passed = Passed()
+    background = DriftProcessor("drift", config, next_consumer=passed)
+    threads: set[str] = set()
+
+    async def run() -> None:
+        await background.start(Host())
+        for second, (seed, drifted) in enumerate(seeds):
+            data = sample(2000, seed=seed, drifted=drifted)
+            times = T0 + second * NS + np.linspace(0, NS - 1, 2000).astype(np.int64)
+            background.clock = lambda second=second: T0 + (second + 1) * NS
+            for start in range(0, 2000, 1000):
+                part = {name: values[start : start + 1000] for name, values in data.items()}
+                await background.consume(Signal.LOGS, batch(part, times[start : start + 1000], tag=3))
+            background.clock = lambda second=second: T0 + (second + 1) * NS + NS // 2
+            background.tick(background=True)
+            threads.update(t.name for t in threading.enumerate())
+        await background.shutdown()  # waits for the evaluations in flight
+
+    asyncio.run(run())
+    stream = background.streams[("churn", "3")]
+    assert any(name.startswith("modeltel-drift-evaluation") for name in threads)
+    assert len(passed.batches) == 2 * len(seeds)  # every batch passed on, none waited for evaluation
+    assert stream.windows_closed == expected.windows_closed == len(seeds)
+    assert stream.last_window.alarms == expected.last_window.alarms
+    assert stream.last_window.report.to_dict() == expected.last_window.report.to_dict()
+    assert stream.last_long.report.to_dict() == expected.last_long.report.to_dict()
+    assert {n: r.state() for n, r in stream.rules.items()} == {
+        n: r.state() for n, r in expected.rules.items()
+    }
 
 
 def test_quality_verdicts_and_view_lengths_are_series(tmp_path: Path) -> None:

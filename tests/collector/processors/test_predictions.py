@@ -59,12 +59,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ScopeLogs  # noqa: E
 
 from modeltel.collector import wire  # noqa: E402
 from modeltel.collector.component import Host  # noqa: E402
-from modeltel.collector.processors.predictions import (  # noqa: E402
-    PredictionsConfig,
-    PredictionsProcessor,
-    payload_problem,
-    text_problem,
-)
+from modeltel.collector.prediction_records import payload_problem, text_problem  # noqa: E402
+from modeltel.collector.processors.predictions import PredictionsConfig, PredictionsProcessor  # noqa: E402
 from modeltel.collector.signals import Signal  # noqa: E402
 from tests.collector.otlp_batches import attribute, prediction_batch  # noqa: E402
 
