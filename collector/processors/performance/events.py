@@ -1,34 +1,33 @@
 """From an OTLP logs batch to the predictions and labels the join store takes.
 
-One pass over the records reads, per ``modeltel.prediction``: model, version, id, time,
-sample rate, the configured segment attributes, and from the body only ``prediction`` and
-``probabilities`` (msgspec skips ``features`` unvalidated-for-content unless a segment needs a
-feature); per ``modeltel.label``: id, time and the body's ``label`` (docs/semconv.md). Records
-that cannot be used are counted by reason and never raised; the batch itself is untouched.
+The records come from the batch's shared lean decode
+(:func:`modeltel.collector.prediction_records.prediction_records`, already done by the
+``predictions`` and ``drift`` processors in the default pipeline), not from a second walk of the
+protobuf batch. Per ``modeltel.prediction``: model, version, id, time, sample rate, the
+configured segment attributes, and from the body only ``prediction`` and ``probabilities``
+(msgspec skips ``features`` unless a segment needs a feature); per ``modeltel.label``: id, time
+and the body's ``label`` (docs/semconv.md). Ids, times and sample rates are read per batch
+(one hex decode of all ids, one decode per distinct rate); only the body decode and the value
+check are per record. Records that cannot be used are counted by reason and never raised; the
+batch itself is untouched.
 """
 
-import math
 import time
 from collections import Counter as Tally
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import msgspec
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from modeltel.collector.prediction_records import LabelRecords, body_text, prediction_records, string_value
 from modeltel.collector.processors.drift.records import sample_weight
 from modeltel.collector.processors.performance.label_values import Scalar, prediction_id_bytes, scalar_value
 from modeltel.drift.columns import category_key
 from modeltel.performance.segments import MISSING
-from modeltel.semconv import (
-    ATTR_EVENT_NAME,
-    ATTR_MODEL_NAME,
-    ATTR_MODEL_VERSION,
-    ATTR_PREDICTION_ID,
-    ATTR_SAMPLE_RATE,
-    LABEL_EVENT,
-    PREDICTION_EVENT,
-)
+from modeltel.semconv import ATTR_PREDICTION_ID, ATTR_SAMPLE_RATE
 
 _NO_FEATURES = msgspec.Raw(b"")
 
@@ -46,6 +45,9 @@ class _LabelBody(msgspec.Struct):
 _decode_prediction = msgspec.json.Decoder(_PredictionBody).decode
 _decode_label = msgspec.json.Decoder(_LabelBody).decode
 _decode_any = msgspec.json.Decoder().decode
+
+_ID_HEAD = b"\x0a\x20"  # a serialized AnyValue holding a 32-character string_value
+_ID_SIZE = len(_ID_HEAD) + 32
 
 
 @dataclass
@@ -85,110 +87,162 @@ def segment_text(value: Any) -> str:
     return MISSING if key is None else key
 
 
-def _any_value(value: Any) -> Any:
+def _any_value(serialized: bytes | None) -> Any:
+    if serialized is None:
+        return None
+    value = AnyValue.FromString(serialized)
     kind = value.WhichOneof("value")
     return None if kind is None else getattr(value, kind)
 
 
+def _one_id(serialized: bytes | None) -> bytes | None:
+    return prediction_id_bytes(AnyValue.FromString(serialized).string_value) if serialized else None
+
+
+def prediction_ids(serialized: list[bytes | None]) -> list[bytes | None]:
+    """The 16-byte ids of serialized ``modeltel.prediction.id`` values (None: missing or invalid).
+
+    The usual batch (every id 32 hex digits, the agent's form) is one ``bytes.fromhex`` of all
+    ids together; anything else (UUIDs with dashes, bad ids) is read one by one."""
+    if serialized and all(s is not None and len(s) == _ID_SIZE and s.startswith(_ID_HEAD) for s in serialized):
+        try:
+            digits = b"".join(serialized).replace(_ID_HEAD, b"").decode("ascii")  # type: ignore[arg-type]
+            data = bytes.fromhex(digits) if len(digits) == 32 * len(serialized) else b""
+        except (UnicodeDecodeError, ValueError):
+            data = b""
+        if len(data) == 16 * len(serialized):  # fromhex skips whitespace: a short result is a bad id
+            return [data[start : start + 16] for start in range(0, len(data), 16)]
+    return list(map(_one_id, serialized))
+
+
+def _times_ms(times_ns: list[int], now_ms: int) -> list[int]:
+    return [t // 1_000_000 if t else now_ms for t in times_ns]
+
+
+def _weights(rates: list[bytes | None], invalid: Tally[str]) -> list[float | None]:
+    """Per record 1/sample rate (None for 1); each distinct serialized rate is decoded once."""
+    weight_of: dict[bytes | None, float | None] = {None: None}
+    bad: set[bytes | None] = set()
+    for rate in set(rates) - {None}:
+        checked = sample_weight(_any_value(rate))
+        if checked is None:
+            bad.add(rate)  # kept, with weight 1
+        weight_of[rate] = None if checked in (None, 1.0) else checked
+    if bad:
+        invalid["sample_rate_invalid"] += sum(rate in bad for rate in rates)
+    return list(map(weight_of.__getitem__, rates))
+
+
+def _decode_bodies(decode, texts: list[bytes]) -> list[Any]:
+    """Each text decoded (None where it is not JSON of the body's shape)."""
+    try:
+        return list(map(decode, texts))  # the usual batch: no exception, one C-level map
+    except msgspec.DecodeError:
+        pass
+    bodies = []
+    for text in texts:
+        try:
+            bodies.append(decode(text))
+        except msgspec.DecodeError:
+            bodies.append(None)
+    return bodies
+
+
+def _scalars(values: list[Any]) -> list[tuple[Scalar | None, str | None]]:
+    if set(map(type, values)) <= {int}:  # the usual column: class numbers, nothing to check
+        return [(value, None) for value in values]
+    return list(map(scalar_value, values))
+
+
 def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] = ()) -> DecodedEvents:
-    predictions: dict[tuple[str, str], PredictionEvents] = {}
-    labels = LabelEvents()
+    records = prediction_records(batch)
     invalid: Tally[str] = Tally()
-    wanted = frozenset(segment_by)
-    weights: dict[float, float | None] = {}  # the few distinct rates of a batch, checked once each
     now_ms = time.time_ns() // 1_000_000
-    for resource_logs in batch.resource_logs:
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
-                event_name = record.event_name
-                model = version = prediction_id = ""
-                rate = None
-                found: dict[str, Any] = {}
-                for attribute in record.attributes:
-                    key = attribute.key
-                    if key == ATTR_PREDICTION_ID:
-                        prediction_id = attribute.value.string_value
-                    elif key == ATTR_MODEL_NAME:
-                        model = attribute.value.string_value
-                    elif key == ATTR_MODEL_VERSION:
-                        version = attribute.value.string_value
-                    elif key == ATTR_SAMPLE_RATE:
-                        rate = _any_value(attribute.value)
-                    elif key == ATTR_EVENT_NAME and not event_name:
-                        event_name = attribute.value.string_value
-                    elif key in wanted:
-                        found[key] = _any_value(attribute.value)
-                if event_name == PREDICTION_EVENT:
-                    kind = "prediction"
-                elif event_name == LABEL_EVENT:
-                    kind = "label"
-                else:
-                    continue
-                identifier = prediction_id_bytes(prediction_id)
-                if identifier is None:
-                    invalid[f"{kind}_id_invalid"] += 1
-                    continue
-                time_ns = record.time_unix_nano or record.observed_time_unix_nano
-                time_ms = time_ns // 1_000_000 if time_ns else now_ms
-                if record.body.WhichOneof("value") != "string_value":
-                    invalid[f"{kind}_body_not_json_string"] += 1
-                    continue
-                text = record.body.string_value
-                if kind == "label":
-                    try:
-                        label, problem = scalar_value(_decode_label(text).label)
-                    except msgspec.DecodeError:
-                        label, problem = None, "label_body_not_json"
-                    if label is None:
-                        invalid[problem or "label_missing"] += 1
-                        continue
-                    labels.items.append((identifier, label, time_ms))
-                    continue
-                if not model:
-                    invalid["model_name_missing"] += 1
-                    continue
-                try:
-                    body = _decode_prediction(text)
-                except msgspec.DecodeError:
-                    invalid["prediction_body_not_json"] += 1
-                    continue
-                predicted, problem = scalar_value(body.prediction)
-                if problem == "label_not_scalar":
-                    invalid["prediction_not_scalar"] += 1
-                    predicted = None
-                if rate is None:
-                    weight = None
-                elif type(rate) is float and rate in weights:
-                    weight = weights[rate]
-                else:
-                    checked = sample_weight(rate)
-                    if checked is None:
-                        invalid["sample_rate_invalid"] += 1  # kept, with weight 1
-                    weight = None if checked in (None, 1.0) else checked
-                    if type(rate) is float and math.isfinite(rate):
-                        weights[rate] = weight
-                events = predictions.get((model, version))
-                if events is None:
-                    events = predictions[(model, version)] = PredictionEvents()
-                events.ids.append(identifier)
-                events.times_ms.append(time_ms)
-                events.predictions.append(predicted)
-                events.probabilities.append(body.probabilities)
-                events.weights.append(weight)
-                if segment_by:
-                    events.segments.append(_segments(segment_by, found, body.features))
+    labels = _labels(records.labels, now_ms, invalid)
+    predictions: dict[tuple[str, str], PredictionEvents] = {}
+    if not len(records):
+        return DecodedEvents(predictions, labels, invalid)
+    ids = prediction_ids([a.get(ATTR_PREDICTION_ID) for a in records.attributes])
+    texts = records.texts()
+    names = {key: (string_value(key[0]), string_value(key[1])) for key in set(zip(records.models, records.versions))}
+    keys = [names[key] for key in zip(records.models, records.versions, strict=True)]
+    usable = []
+    for identifier, text, (model, _) in zip(ids, texts, keys, strict=True):
+        if identifier is None:
+            invalid["prediction_id_invalid"] += 1
+        elif text is None:
+            invalid["prediction_body_not_json_string"] += 1
+        elif not model:
+            invalid["model_name_missing"] += 1
+        else:
+            usable.append(True)
+            continue
+        usable.append(False)
+    everything = all(usable)
+
+    def pick(values: list) -> list:
+        return values if everything else list(compress(values, usable))
+
+    bodies = _decode_bodies(_decode_prediction, pick(texts))
+    decoded = [body is not None for body in bodies]
+    if not all(decoded):
+        invalid["prediction_body_not_json"] += decoded.count(False)
+    columns = [
+        compress(column, decoded)
+        for column in (pick(ids), pick(keys), _times_ms(pick(records.times), now_ms), bodies,
+                       _weights(pick([a.get(ATTR_SAMPLE_RATE) for a in records.attributes]), invalid),
+                       pick(records.attributes))
+    ]  # fmt: skip
+    ids_, keys_, times_, bodies_, weights_, attributes_ = map(list, columns)
+    checked = _scalars([body.prediction for body in bodies_])
+    for position, (key, (predicted, problem)) in enumerate(zip(keys_, checked, strict=True)):
+        events = predictions.get(key)
+        if events is None:
+            events = predictions[key] = PredictionEvents()
+        if problem == "label_not_scalar":
+            invalid["prediction_not_scalar"] += 1
+        body = bodies_[position]
+        events.ids.append(ids_[position])
+        events.times_ms.append(times_[position])
+        events.predictions.append(predicted)
+        events.probabilities.append(body.probabilities)
+        events.weights.append(weights_[position])
+        if segment_by:
+            events.segments.append(_segments(segment_by, attributes_[position], body.features))
     return DecodedEvents(predictions, labels, invalid)
 
 
-def _segments(
-    segment_by: tuple[str, ...], attributes: dict[str, Any], features: msgspec.Raw
-) -> dict[str, str]:
+def _labels(records: LabelRecords, now_ms: int, invalid: Tally[str]) -> LabelEvents:
+    labels = LabelEvents()
+    if not len(records):
+        return labels
+    ids = prediction_ids([a.get(ATTR_PREDICTION_ID) for a in records.attributes])
+    for identifier, time_ns, body in zip(ids, records.times, records.bodies, strict=True):
+        if identifier is None:
+            invalid["label_id_invalid"] += 1
+            continue
+        text = body_text(body)
+        if text is None:
+            invalid["label_body_not_json_string"] += 1
+            continue
+        try:
+            label, problem = scalar_value(_decode_label(text).label)
+        except msgspec.DecodeError:
+            label, problem = None, "label_body_not_json"
+        if label is None:
+            invalid[problem or "label_missing"] += 1
+            continue
+        labels.items.append((identifier, label, time_ns // 1_000_000 if time_ns else now_ms))
+    return labels
+
+
+def _segments(segment_by: tuple[str, ...], attributes, features: msgspec.Raw) -> dict[str, str]:
     """Each segment's value: the record attribute of that name, else the feature of that name."""
     values = {}
     decoded: dict | None = None
     for name in segment_by:
         if name in attributes:
-            values[name] = segment_text(attributes[name])
+            values[name] = segment_text(_any_value(attributes[name]))
             continue
         if decoded is None:
             try:
