@@ -28,7 +28,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from modeltel.collector import wire
-from modeltel.semconv import ATTR_EVENT_NAME, ATTR_MODEL_NAME, ATTR_MODEL_VERSION, LABEL_EVENT, PREDICTION_EVENT
+from modeltel.semconv import (
+    ATTR_EVENT_NAME,
+    ATTR_MODEL_NAME,
+    ATTR_MODEL_VERSION,
+    LABEL_EVENT,
+    PREDICTION_EVENT,
+)
 
 # the body contract --------------------------------------------------------------------------
 
@@ -231,8 +237,8 @@ def _from_view(payload: bytes) -> PredictionRecords:
                 if event_name != PREDICTION_EVENT:
                     event_name = event_name or string_value(attribute_map.get(ATTR_EVENT_NAME))
                     if event_name == LABEL_EVENT:
-                        _add_label(labels, attribute_map, record.time_unix_nano or record.observed_time_unix_nano,
-                                   record.body)  # fmt: skip
+                        time_ns = record.time_unix_nano or record.observed_time_unix_nano
+                        _add_label(labels, attribute_map, time_ns, record.body)
                     if event_name != PREDICTION_EVENT:
                         continue
                 attributes.append(attribute_map)

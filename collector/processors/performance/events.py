@@ -104,7 +104,8 @@ def prediction_ids(serialized: list[bytes | None]) -> list[bytes | None]:
 
     The usual batch (every id 32 hex digits, the agent's form) is one ``bytes.fromhex`` of all
     ids together; anything else (UUIDs with dashes, bad ids) is read one by one."""
-    if serialized and all(s is not None and len(s) == _ID_SIZE and s.startswith(_ID_HEAD) for s in serialized):
+    usual = all(s is not None and len(s) == _ID_SIZE and s.startswith(_ID_HEAD) for s in serialized)
+    if serialized and usual:
         try:
             digits = b"".join(serialized).replace(_ID_HEAD, b"").decode("ascii")  # type: ignore[arg-type]
             data = bytes.fromhex(digits) if len(digits) == 32 * len(serialized) else b""
@@ -164,8 +165,9 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
         return DecodedEvents(predictions, labels, invalid)
     ids = prediction_ids([a.get(ATTR_PREDICTION_ID) for a in records.attributes])
     texts = records.texts()
-    names = {key: (string_value(key[0]), string_value(key[1])) for key in set(zip(records.models, records.versions))}
-    keys = [names[key] for key in zip(records.models, records.versions, strict=True)]
+    model_versions = list(zip(records.models, records.versions, strict=True))
+    names = {key: (string_value(key[0]), string_value(key[1])) for key in set(model_versions)}
+    keys = list(map(names.__getitem__, model_versions))
     usable = []
     for identifier, text, (model, _) in zip(ids, texts, keys, strict=True):
         if identifier is None:

@@ -29,6 +29,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from modeltel.collector.processors.performance.label_values import Scalar
@@ -52,16 +53,20 @@ CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending_labels (expires);
 
 _LAYOUT = 1  # PRAGMA user_version of this schema; 0: the first layout (WITHOUT ROWID, expiry index)
 
-_FROM_FIRST_LAYOUT = """
+_FROM_FIRST_LAYOUT = (
+    """
 ALTER TABLE predictions RENAME TO predictions_first_layout;
 DROP INDEX IF EXISTS predictions_by_time;
 DROP INDEX IF EXISTS predictions_by_expiry;
-""" + _SCHEMA + """
+"""
+    + _SCHEMA
+    + """
 INSERT INTO predictions (id, stream, time, expires, predicted, proba, weight, segment, label, label_time)
     SELECT id, stream, time, expires, predicted, proba, weight, segment, label, label_time
     FROM predictions_first_layout ORDER BY expires;
 DROP TABLE predictions_first_layout;
 """
+)
 
 _CHUNK = 900  # ids per IN (...) query, under SQLite's smallest variable limit (999)
 
@@ -158,7 +163,7 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
     """Create the tables, or rewrite a first-layout store's predictions into this layout (in
     arrival order, one transaction: a crash during it leaves the old layout intact)."""
     (layout,) = db.execute("PRAGMA user_version").fetchone()
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'predictions'").fetchone()
+    exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'").fetchall()
     if layout > _LAYOUT:
         raise RuntimeError(f"join store layout {layout} is newer than this modeltel's ({_LAYOUT})")
     if layout == _LAYOUT or not exists:
@@ -319,13 +324,25 @@ class JoinStore:
         return joins
 
     def _apply(
-        self, labels: list[tuple[bytes, Scalar, int]], where: dict[bytes, tuple[int, int]]
+        self,
+        labels: list[tuple[bytes, Scalar, int]],
+        where: dict[bytes, tuple[int, int]],
+        rowids: dict[bytes, int] | None = None,
     ) -> list[Join]:
-        """Set labels on predictions known to be unlabelled (``where``: their stream and time)."""
-        self._db.executemany(
-            "UPDATE predictions SET label = ?, label_time = ? WHERE id = ? AND label IS NULL",
-            [(label, label_time, prediction_id) for prediction_id, label, label_time in labels],
-        )
+        """Set labels on predictions known to be unlabelled (``where``: their stream and time;
+        ``rowids``: their rows, when known, so the update skips the id index)."""
+        if rowids is None:
+            self._db.executemany(
+                "UPDATE predictions SET label = ?, label_time = ? WHERE id = ? AND label IS NULL",
+                [(label, label_time, prediction_id) for prediction_id, label, label_time in labels],
+            )
+        else:
+            updates = [(rowids[i], label, label_time) for i, label, label_time in labels]
+            updates.sort(key=itemgetter(0))  # in table order: neighbouring rows share pages
+            self._db.executemany(
+                "UPDATE predictions SET label = ?2, label_time = ?3 WHERE rowid = ?1 AND label IS NULL",
+                updates,
+            )
         joins = []
         for prediction_id, _, label_time in labels:
             stream_id, time_ms = where[prediction_id]
@@ -350,14 +367,16 @@ class JoinStore:
         try:
             stored: dict[bytes, Scalar | None] = {}
             where: dict[bytes, tuple[int, int]] = {}
+            rowids: dict[bytes, int] = {}
             for chunk in _chunks(unique):
-                for prediction_id, label, stream_id, time_ms in db.execute(
-                    "SELECT id, label, stream, time FROM predictions"
+                for prediction_id, label, stream_id, time_ms, rowid in db.execute(
+                    "SELECT id, label, stream, time, rowid FROM predictions"
                     f" WHERE id IN ({_placeholders(len(chunk))})",
                     chunk,
                 ):
                     stored[prediction_id] = label
                     where[prediction_id] = (stream_id, time_ms)
+                    rowids[prediction_id] = rowid
             held: dict[bytes, Scalar] = {}
             unknown = [i for i in unique if i not in stored]
             if self.pending and unknown:
@@ -380,7 +399,7 @@ class JoinStore:
                 else:
                     statuses[position] = "pending"
                     to_hold.append(labels[position])
-            joins = self._apply(to_join, where) if to_join else []
+            joins = self._apply(to_join, where, rowids) if to_join else []
             evicted = 0
             if to_hold:
                 expires = round((self.clock() + self._label_ttl) * 1000)
