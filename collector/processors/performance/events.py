@@ -19,6 +19,7 @@ from itertools import compress
 from typing import Any
 
 import msgspec
+import numpy as np
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
@@ -104,15 +105,22 @@ def prediction_ids(serialized: list[bytes | None]) -> list[bytes | None]:
 
     The usual batch (every id 32 hex digits, the agent's form) is one ``bytes.fromhex`` of all
     ids together; anything else (UUIDs with dashes, bad ids) is read one by one."""
-    usual = all(s is not None and len(s) == _ID_SIZE and s.startswith(_ID_HEAD) for s in serialized)
-    if serialized and usual:
-        try:
-            digits = b"".join(serialized).replace(_ID_HEAD, b"").decode("ascii")  # type: ignore[arg-type]
-            data = bytes.fromhex(digits) if len(digits) == 32 * len(serialized) else b""
-        except (UnicodeDecodeError, ValueError):
-            data = b""
-        if len(data) == 16 * len(serialized):  # fromhex skips whitespace: a short result is a bad id
-            return [data[start : start + 16] for start in range(0, len(data), 16)]
+    count = len(serialized)
+    if count and None not in serialized:
+        joined = b"".join(serialized)  # type: ignore[arg-type]
+        usual = len(joined) == count * _ID_SIZE
+        if (
+            usual
+            and joined[0::_ID_SIZE] == _ID_HEAD[:1] * count
+            and joined[1::_ID_SIZE] == _ID_HEAD[1:] * count
+        ):
+            digits = np.frombuffer(joined, dtype=np.uint8).reshape(count, _ID_SIZE)[:, len(_ID_HEAD) :]
+            try:
+                data = bytes.fromhex(digits.tobytes().decode("ascii"))
+            except (UnicodeDecodeError, ValueError):
+                data = b""
+            if len(data) == 16 * count:  # fromhex skips whitespace: a short result is a bad id
+                return [data[start : start + 16] for start in range(0, len(data), 16)]
     return list(map(_one_id, serialized))
 
 
@@ -134,6 +142,23 @@ def _weights(rates: list[bytes | None], invalid: Tally[str]) -> list[float | Non
     return list(map(weight_of.__getitem__, rates))
 
 
+def _usable(ids: list, texts: list, keys: list[tuple[str, str]], invalid: Tally[str]) -> list[bool]:
+    """Which records can be read further; the others counted by their first problem."""
+    usable = []
+    for identifier, text, (model, _) in zip(ids, texts, keys, strict=True):
+        if identifier is None:
+            invalid["prediction_id_invalid"] += 1
+        elif text is None:
+            invalid["prediction_body_not_json_string"] += 1
+        elif not model:
+            invalid["model_name_missing"] += 1
+        else:
+            usable.append(True)
+            continue
+        usable.append(False)
+    return usable
+
+
 def _decode_bodies(decode, texts: list[bytes]) -> list[Any]:
     """Each text decoded (None where it is not JSON of the body's shape)."""
     try:
@@ -149,10 +174,12 @@ def _decode_bodies(decode, texts: list[bytes]) -> list[Any]:
     return bodies
 
 
-def _scalars(values: list[Any]) -> list[tuple[Scalar | None, str | None]]:
+def _scalars(values: list[Any]) -> tuple[list[Scalar | None], int]:
+    """The values as the store keeps them, and how many were not scalars (kept as None)."""
     if set(map(type, values)) <= {int}:  # the usual column: class numbers, nothing to check
-        return [(value, None) for value in values]
-    return list(map(scalar_value, values))
+        return values, 0
+    checked = list(map(scalar_value, values))
+    return [value for value, _ in checked], sum(problem == "label_not_scalar" for _, problem in checked)
 
 
 def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] = ()) -> DecodedEvents:
@@ -168,49 +195,44 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
     model_versions = list(zip(records.models, records.versions, strict=True))
     names = {key: (string_value(key[0]), string_value(key[1])) for key in set(model_versions)}
     keys = list(map(names.__getitem__, model_versions))
-    usable = []
-    for identifier, text, (model, _) in zip(ids, texts, keys, strict=True):
-        if identifier is None:
-            invalid["prediction_id_invalid"] += 1
-        elif text is None:
-            invalid["prediction_body_not_json_string"] += 1
-        elif not model:
-            invalid["model_name_missing"] += 1
-        else:
-            usable.append(True)
-            continue
-        usable.append(False)
-    everything = all(usable)
+    keep = None  # which records go on (None: all of them, the usual batch)
+    if None in ids or None in texts or not all(model for model, _ in names.values()):
+        keep = _usable(ids, texts, keys, invalid)
+    bodies = _decode_bodies(_decode_prediction, texts if keep is None else list(compress(texts, keep)))
+    if None in bodies:
+        decoded = [body is not None for body in bodies]
+        invalid["prediction_body_not_json"] += decoded.count(False)
+        following = iter(decoded)
+        keep = decoded if keep is None else [usable and next(following) for usable in keep]
+        bodies = list(compress(bodies, decoded))
 
     def pick(values: list) -> list:
-        return values if everything else list(compress(values, usable))
+        return values if keep is None else list(compress(values, keep))
 
-    bodies = _decode_bodies(_decode_prediction, pick(texts))
-    decoded = [body is not None for body in bodies]
-    if not all(decoded):
-        invalid["prediction_body_not_json"] += decoded.count(False)
-    columns = [
-        compress(column, decoded)
-        for column in (pick(ids), pick(keys), _times_ms(pick(records.times), now_ms), bodies,
-                       _weights(pick([a.get(ATTR_SAMPLE_RATE) for a in records.attributes]), invalid),
-                       pick(records.attributes))
-    ]  # fmt: skip
-    ids_, keys_, times_, bodies_, weights_, attributes_ = map(list, columns)
-    checked = _scalars([body.prediction for body in bodies_])
-    for position, (key, (predicted, problem)) in enumerate(zip(keys_, checked, strict=True)):
-        events = predictions.get(key)
-        if events is None:
-            events = predictions[key] = PredictionEvents()
-        if problem == "label_not_scalar":
-            invalid["prediction_not_scalar"] += 1
-        body = bodies_[position]
-        events.ids.append(ids_[position])
-        events.times_ms.append(times_[position])
-        events.predictions.append(predicted)
-        events.probabilities.append(body.probabilities)
-        events.weights.append(weights_[position])
-        if segment_by:
-            events.segments.append(_segments(segment_by, attributes_[position], body.features))
+    rates = pick([a.get(ATTR_SAMPLE_RATE) for a in records.attributes])
+    columns = PredictionEvents(
+        pick(ids), _times_ms(pick(records.times), now_ms), [], [body.probabilities for body in bodies],
+        _weights(rates, invalid),
+    )  # fmt: skip
+    columns.predictions, not_scalar = _scalars([body.prediction for body in bodies])
+    if not_scalar:
+        invalid["prediction_not_scalar"] += not_scalar
+    if segment_by:
+        columns.segments = [
+            _segments(segment_by, attributes, body.features)
+            for attributes, body in zip(pick(records.attributes), bodies, strict=True)
+        ]
+    row_keys = pick(keys)
+    if len(set(row_keys)) == 1:
+        predictions[row_keys[0]] = columns
+    else:
+        for key in dict.fromkeys(row_keys):
+            chosen = [row_key == key for row_key in row_keys]
+            predictions[key] = PredictionEvents(
+                *(list(compress(values, chosen)) if values else [] for values in (
+                    columns.ids, columns.times_ms, columns.predictions, columns.probabilities,
+                    columns.weights, columns.segments))
+            )  # fmt: skip
     return DecodedEvents(predictions, labels, invalid)
 
 

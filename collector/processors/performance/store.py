@@ -27,10 +27,12 @@ they differ), so replaying a batch of labels changes nothing.
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+
+import numpy as np
 
 from modeltel.collector.processors.performance.label_values import Scalar
 from modeltel.drift.columns import category_key
@@ -172,6 +174,16 @@ def _create_or_upgrade(db: sqlite3.Connection) -> None:
     db.executescript(f"BEGIN IMMEDIATE; {_FROM_FIRST_LAYOUT} PRAGMA user_version = {_LAYOUT}; COMMIT;")
 
 
+def _in_id_order(rows: Iterable[tuple], ids: list[bytes]) -> list[tuple]:
+    """The rows sorted by id (stable: the first of duplicate ids stays first, so it is the one
+    kept), so the id index is walked left to right and a batch dirties fewer of its pages."""
+    rows = list(rows)
+    joined = b"".join(ids)
+    if not ids or len(joined) != 16 * len(ids):
+        return rows
+    return [rows[position] for position in np.frombuffer(joined, dtype="S16").argsort(kind="stable").tolist()]
+
+
 def _chunks(values: Sequence, size: int = _CHUNK):
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -289,8 +301,8 @@ class JoinStore:
                 "INSERT OR IGNORE INTO predictions"
                 " (id, stream, time, expires, predicted, proba, weight, segment)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                zip(rows.ids, rows.streams, rows.times_ms, [expires] * len(rows), rows.predicted, rows.proba,
-                    rows.weights, rows.segments, strict=True),
+                _in_id_order(zip(rows.ids, rows.streams, rows.times_ms, [expires] * len(rows), rows.predicted,
+                                 rows.proba, rows.weights, rows.segments, strict=True), rows.ids),
             )  # fmt: skip
             outcome.inserted = db.total_changes - before
             outcome.duplicates = len(rows) - outcome.inserted
