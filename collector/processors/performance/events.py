@@ -237,27 +237,32 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
 
 
 def _labels(records: LabelRecords, now_ms: int, invalid: Tally[str]) -> LabelEvents:
-    labels = LabelEvents()
+    """The usable labels, as columns read for the whole batch like the predictions."""
     if not len(records):
-        return labels
+        return LabelEvents()
     ids = prediction_ids([a.get(ATTR_PREDICTION_ID) for a in records.attributes])
-    for identifier, time_ns, body in zip(ids, records.times, records.bodies, strict=True):
+    texts = list(map(body_text, records.bodies))
+    bodies = _decode_bodies(_decode_label, [b"null" if text is None else text for text in texts])
+    values = [None if body is None else body.label for body in bodies]
+    if set(map(type, values)) <= {int} and None not in ids and None not in texts:  # the usual batch
+        return LabelEvents(list(zip(ids, values, _times_ms(records.times, now_ms), strict=True)))
+    items = []
+    for identifier, text, body, time_ms in zip(
+        ids, texts, bodies, _times_ms(records.times, now_ms), strict=True
+    ):
         if identifier is None:
             invalid["label_id_invalid"] += 1
-            continue
-        text = body_text(body)
-        if text is None:
+        elif text is None:
             invalid["label_body_not_json_string"] += 1
-            continue
-        try:
-            label, problem = scalar_value(_decode_label(text).label)
-        except msgspec.DecodeError:
-            label, problem = None, "label_body_not_json"
-        if label is None:
-            invalid[problem or "label_missing"] += 1
-            continue
-        labels.items.append((identifier, label, time_ns // 1_000_000 if time_ns else now_ms))
-    return labels
+        elif body is None:
+            invalid["label_body_not_json"] += 1
+        else:
+            label, problem = scalar_value(body.label)
+            if label is None:
+                invalid[problem or "label_missing"] += 1
+            else:
+                items.append((identifier, label, time_ms))
+    return LabelEvents(items)
 
 
 def _segments(segment_by: tuple[str, ...], attributes, features: msgspec.Raw) -> dict[str, str]:

@@ -48,6 +48,8 @@ def test_mixed_batch_keeps_order_groups_and_reasons() -> None:
         prediction("not-an-id", 1, NOW),
         label("not-an-id", 1, NOW),
         label(ids[1], None, NOW),
+        label(ids[2], True, 0),
+        label(ids[3], 1, NOW, body="{bad"),
         no_model, not_string, not_json, rated, bad_rate,
     ]  # fmt: skip
     decoded = decode_events(logs_request(records))
@@ -58,9 +60,12 @@ def test_mixed_batch_keeps_order_groups_and_reasons() -> None:
     assert first.probabilities == [{"0": 0.2, "1": 0.8}, {"0": 0.5, "1": 0.5}, None]
     assert first.weights == [None, 4.0, None]
     assert decoded.predictions[("other", "2")].predictions == ["b"]
-    assert decoded.labels.items == [(bytes.fromhex(ids[0]), 1, NOW // 10**6 + 5000)]
+    first_label, second_label = decoded.labels.items
+    assert first_label == (bytes.fromhex(ids[0]), 1, NOW // 10**6 + 5000)
+    assert second_label[:2] == (bytes.fromhex(ids[2]), "True")  # no time: the arrival
     assert dict(decoded.invalid) == {
-        "prediction_id_invalid": 1, "label_id_invalid": 1, "label_missing": 1, "model_name_missing": 1,
+        "prediction_id_invalid": 1, "label_id_invalid": 1, "label_missing": 1, "label_body_not_json": 1,
+        "model_name_missing": 1,
         "prediction_body_not_json_string": 1, "prediction_body_not_json": 1, "sample_rate_invalid": 1,
         "prediction_not_scalar": 1,
     }  # fmt: skip
