@@ -52,7 +52,7 @@ def emit_predictions(
     pipeline: Pipeline,
     identity: ModelIdentity,
     names: Sequence[str],
-    rows: list[list[Any]],
+    rows: Any,
     predictions: Sequence[Any],
     probabilities: Sequence[Any] | None,
     context: SpanContext | None,
@@ -62,22 +62,28 @@ def emit_predictions(
     scores: Sequence[Any] | None = None,
 ) -> list[str]:
     """Draw an id per row (unless given), sample, and queue one record per kept row;
-    returns every id, kept or not. ``probabilities`` and ``scores`` are only indexed for
-    the rows kept, so a lazy per-row sequence costs nothing for dropped rows."""
+    returns every id, kept or not. ``predictions`` has one entry per row; ``rows`` is a
+    2-D numpy array or a list of rows (None when no row can be kept). Only the kept rows
+    are converted to Python values, and ``probabilities`` and ``scores`` are only indexed
+    for them, so a lazy per-row sequence costs nothing for dropped rows."""
     rate = settings.current().sample_rate
     bound = sampling.threshold(rate)
     keep = request.trace_kept if request is not None else None
+    drawn = ids is None
     if ids is None:
-        ids = [sampling.new_prediction_id(bound, keep) for _ in rows]
-    if not pipeline.logs_enabled or bound == 0:
-        return ids
-    if bound >= 1 << 64:
-        kept = range(len(ids))
+        new_id = sampling.new_prediction_id
+        ids = [new_id(bound, keep) for _ in range(len(predictions))]
+    if not pipeline.logs_enabled or bound == 0 or (drawn and keep is False and bound < sampling.FULL):
+        return ids  # ids drawn to match a dropped trace are all dropped too
+    if bound >= sampling.FULL:
+        kept: Sequence[int] = range(len(ids))
+        selected = rows.tolist() if hasattr(rows, "tolist") else rows
     else:
         kept = [index for index, prediction_id in enumerate(ids) if int(prediction_id[:16], 16) < bound]
         if not kept:
             return ids
-    features = feature_filter().rows(names, [rows[index] for index in kept])
+        selected = rows[kept].tolist() if hasattr(rows, "tolist") else [rows[index] for index in kept]
+    features = feature_filter().rows(names, selected)
     attributes = model_attributes(identity.name, identity.version, rate)
     trace_id, span_id = _ids(context)
     put = pipeline.put_log

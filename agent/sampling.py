@@ -9,16 +9,16 @@ kept predictions always have their trace, and each is still kept with probabilit
 
 import random
 
-_FULL = 1 << 64
+FULL = 1 << 64  # the bound of rate 1: every id is below it
 
 
 def threshold(rate: float) -> int:
-    return round(min(max(rate, 0.0), 1.0) * _FULL)
+    return round(min(max(rate, 0.0), 1.0) * FULL)
 
 
 def is_sampled(prediction_id: str, rate: float) -> bool:
     bound = threshold(rate)
-    if bound >= _FULL:
+    if bound >= FULL:
         return True
     try:
         return int(prediction_id[:16], 16) < bound
@@ -29,8 +29,8 @@ def is_sampled(prediction_id: str, rate: float) -> bool:
 def new_prediction_id(bound: int, keep: bool | None = None) -> str:
     """128 random bits as 32 hex digits; with ``keep`` given, drawn to sample that way."""
     high, low = random.getrandbits(64), random.getrandbits(64)
-    if keep is True and bound < _FULL and bound > 0:
+    if keep is True and bound < FULL and bound > 0:
         high %= bound
-    elif keep is False and bound < _FULL:
-        high = bound + high % (_FULL - bound)
+    elif keep is False and bound < FULL:
+        high = bound + high % (FULL - bound)
     return f"{high:016x}{low:016x}"
