@@ -18,30 +18,11 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from modeltel.agent.telemetry.wire import field, string_key_value, varint
+
 _FIXED64_TIMES = struct.Struct("<BQBQ").pack  # time_unix_nano (1) and observed_time_unix_nano (11)
 _SEVERITY_INFO = b"\x10\x09" + b"\x1a\x04INFO"  # severity_number (2) = 9, severity_text (3)
 _TRACE_FLAGS = b"\x45\x01\x00\x00\x00"  # flags (8), fixed32: sampled
-
-
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def string_key_value(key: str, value: str) -> bytes:
-    """A ``KeyValue`` with a string ``AnyValue``, serialized."""
-    return field(1, key.encode()) + field(2, field(1, value.encode()))
 
 
 class LogWriter:
@@ -53,6 +34,7 @@ class LogWriter:
         self._yield_every = yield_every
         self._attributes: dict[int, tuple[Sequence[KeyValue], bytes]] = {}
         self._event_names: dict[str, bytes] = {}
+        self._id_prefixes: dict[tuple[str, int], bytes] = {}
 
     def _constant(self, attributes: Sequence[KeyValue], event_name: str) -> bytes:
         cached = self._attributes.get(id(attributes))
@@ -63,6 +45,16 @@ class LogWriter:
         if name is None:
             name = self._event_names[event_name] = field(12, event_name.encode())
         return _SEVERITY_INFO + name + cached[1]
+
+    def _record_id(self, key: str, value: str) -> bytes:
+        """The id attribute: everything before the value's bytes depends only on the key and
+        the value's length (32 for every prediction id), so it is encoded once."""
+        data = value.encode()
+        prefix = self._id_prefixes.get((key, len(data)))
+        if prefix is None:
+            encoded = field(6, string_key_value(key, value))
+            prefix = self._id_prefixes[(key, len(data))] = encoded[: len(encoded) - len(data)]
+        return prefix + data
 
     def encode(self, records: Iterable) -> bytes:
         """``records`` are ``encoding.LogEvent``s; returns a serialized ExportLogsServiceRequest."""
@@ -80,7 +72,7 @@ class LogWriter:
                 b"\x2a", varint(len(any_value)), any_value,
             ]  # fmt: skip
             if record.record_id is not None:
-                pieces.append(field(6, string_key_value(*record.record_id)))
+                pieces.append(self._record_id(*record.record_id))
             if record.trace_id:
                 pieces += (_TRACE_FLAGS, b"\x4a\x10", record.trace_id.to_bytes(16, "big"),
                            b"\x52\x08", record.span_id.to_bytes(8, "big"))  # fmt: skip
