@@ -12,8 +12,16 @@ import random
 FULL = 1 << 64  # the bound of rate 1: every id is below it
 
 
+_thresholds: dict[float, int] = {}
+
+
 def threshold(rate: float) -> int:
-    return round(min(max(rate, 0.0), 1.0) * FULL)
+    bound = _thresholds.get(rate)
+    if bound is None:
+        bound = round(min(max(rate, 0.0), 1.0) * FULL)
+        if len(_thresholds) < 64:  # a process uses one or two rates
+            _thresholds[rate] = bound
+    return bound
 
 
 def is_sampled(prediction_id: str, rate: float) -> bool:
