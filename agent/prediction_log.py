@@ -4,13 +4,14 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.trace import SpanContext
 
 from modeltel.agent import sampling, settings
 from modeltel.agent.model_call import ModelIdentity
 from modeltel.agent.privacy import FeatureFilter
-from modeltel.agent.record_body import encode_body
+from modeltel.agent.record_body import JSON_OPTIONS, encode_body_bytes, json_fallback
 from modeltel.agent.request_context import RequestState
 from modeltel.agent.telemetry.encoding import LogEvent, key_values
 from modeltel.agent.telemetry.pipeline import Pipeline
@@ -71,8 +72,7 @@ def emit_predictions(
     keep = request.trace_kept if request is not None else None
     drawn = ids is None
     if ids is None:
-        new_id = sampling.new_prediction_id
-        ids = [new_id(bound, keep) for _ in range(len(predictions))]
+        ids = sampling.new_prediction_ids(len(predictions), bound, keep)
     if not pipeline.logs_enabled or bound == 0 or (drawn and keep is False and bound < sampling.FULL):
         return ids  # ids drawn to match a dropped trace are all dropped too
     if bound >= sampling.FULL:
@@ -86,15 +86,22 @@ def emit_predictions(
     features = feature_filter().rows(names, selected)
     attributes = model_attributes(identity.name, identity.version, rate)
     trace_id, span_id = _ids(context)
-    put = pipeline.put_log
+    records = []
+    append = records.append
+    make = tuple.__new__  # LogEvent is a NamedTuple: built without a Python-level __new__ per row
+    dumps = orjson.dumps
     for row_features, index in zip(features, kept, strict=True):
         payload: dict[str, Any] = {"features": row_features, "prediction": predictions[index]}
         if probabilities is not None:
             payload["probabilities"] = probabilities[index]
         if scores is not None:
             payload["score"] = scores[index]
-        put(LogEvent(time_ns, PREDICTION_EVENT, encode_body(payload), attributes,
-                     (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id))  # fmt: skip
+        body = dumps(payload, default=json_fallback, option=JSON_OPTIONS)  # encode_body_bytes, inlined
+        if b"null" in body:
+            body = encode_body_bytes(payload)  # non-finite values: the careful path
+        append(make(LogEvent, (time_ns, PREDICTION_EVENT, body, attributes,
+                               (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id)))  # fmt: skip
+    pipeline.put_logs(records)
     return ids
 
 

@@ -42,3 +42,14 @@ def new_prediction_id(bound: int, keep: bool | None = None) -> str:
     elif keep is False and bound < FULL:
         high = bound + high % (FULL - bound)
     return f"{high:016x}{low:016x}"
+
+
+def new_prediction_ids(count: int, bound: int, keep: bool | None = None) -> list[str]:
+    """``count`` ids as ``new_prediction_id`` draws them, in one call (a batch's rows)."""
+    getrandbits = random.getrandbits
+    if keep is True and 0 < bound < FULL:
+        return [f"{getrandbits(64) % bound:016x}{getrandbits(64):016x}" for _ in range(count)]
+    if keep is False and bound < FULL:
+        span = FULL - bound
+        return [f"{bound + getrandbits(64) % span:016x}{getrandbits(64):016x}" for _ in range(count)]
+    return [f"{getrandbits(64):016x}{getrandbits(64):016x}" for _ in range(count)]

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
@@ -66,13 +66,13 @@ def encode_spans(records: Sequence[SpanRecord], origin: Origin) -> bytes:
     return origin.span_writer.encode(records)
 
 
-@dataclass(slots=True)
-class LogEvent:
-    """One event record (a prediction or a label) as the export thread encodes it."""
+class LogEvent(NamedTuple):
+    """One event record (a prediction or a label) as the export thread encodes it. A tuple,
+    so a batch's records are built without a Python-level constructor call each."""
 
     time_ns: int
     event_name: str
-    body: str
+    body: str | bytes  # JSON text; bytes (UTF-8) on the capture path
     attributes: list[KeyValue]  # shared by the records of one model: built once, never mutated
     record_id: tuple[str, str] | None  # (attribute key, id) of this record alone
     trace_id: int

@@ -61,14 +61,23 @@ class LogWriter:
         parts = [self._scope_field]
         append = parts.append
         yield_every = self._yield_every
+        last_attributes, last_event, constant = None, "", b""
         for index, record in enumerate(records):
             if index % yield_every == yield_every - 1:
                 time.sleep(0)  # let the request path run: this thread shares its GIL
-            body = record.body.encode()
-            any_value = b"\x0a" + varint(len(body)) + body
+            body = record.body
+            if type(body) is str:
+                body = body.encode()
+            size = len(body)
+            # AnyValue.string_value (1); bodies are mostly 128 B to 16 KiB: a two-byte length
+            any_value = (b"\x0a" + bytes(((size & 0x7F) | 0x80, size >> 7)) if 0x80 <= size < 0x4000
+                         else b"\x0a" + varint(size)) + body  # fmt: skip
+            attributes, event_name = record.attributes, record.event_name
+            if attributes is not last_attributes or event_name != last_event:  # mostly: the same model
+                constant = self._constant(attributes, event_name)
+                last_attributes, last_event = attributes, event_name
             pieces = [
-                _FIXED64_TIMES(0x09, record.time_ns, 0x59, record.time_ns),
-                self._constant(record.attributes, record.event_name),
+                _FIXED64_TIMES(0x09, record.time_ns, 0x59, record.time_ns), constant,
                 b"\x2a", varint(len(any_value)), any_value,
             ]  # fmt: skip
             if record.record_id is not None:

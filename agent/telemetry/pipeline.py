@@ -76,6 +76,14 @@ class Pipeline:
         if self._thread is None:
             self._ensure_thread()
 
+    def put_logs(self, records: list[LogEvent]) -> None:
+        """A batch's records at once (one bound check, one wake-up check)."""
+        logs = self.logs
+        if logs.put_many(records) and len(logs) >= self._max_batch and not self._wake.is_set():
+            self._wake.set()
+        if self._thread is None:
+            self._ensure_thread()
+
     def dropped(self) -> dict[tuple[str, str], int]:
         return {
             ("traces", "queue_full"): self.spans.dropped,

@@ -24,6 +24,18 @@ class BoundedQueue(Generic[T]):
         self._items.append(item)
         return True
 
+    def put_many(self, items: list[T]) -> int:
+        """As many of ``items`` as fit, in order; the rest are refused and counted. Returns
+        how many were queued. One length check for a batch, not one per item."""
+        room = self.maxsize - len(self._items)
+        if room >= len(items):
+            self._items.extend(items)
+            return len(items)
+        room = max(room, 0)
+        self._items.extend(items[:room])
+        self.dropped += len(items) - room
+        return room
+
     def take(self, limit: int) -> list[T]:
         """Up to ``limit`` items, oldest first; only the export thread takes."""
         items, popleft = [], self._items.popleft
