@@ -239,8 +239,7 @@ class _Call:
         """The span's ids for an exemplar, when the span is sampled."""
         span = self.span
         if type(span) is RecordingSpan:
-            span_context = span.get_span_context()
-            return span_context.trace_id, span_context.span_id
+            return span.trace_id, span.span_id
         return 0, 0
 
     def end(self) -> None:

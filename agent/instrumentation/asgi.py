@@ -83,7 +83,7 @@ class TelemetryMiddleware:
         )
         state = RequestState()
         if pipeline.traces_follow_predictions and (parent is None or not parent.is_valid):
-            state.trace_kept = isinstance(span, RecordingSpan)
+            state.trace_kept = type(span) is RecordingSpan
         request_token = current_request.set(state)
         context_token = context.attach(trace.set_span_in_context(span, parent_context))
         status = 500
@@ -103,7 +103,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send_with_status)
         except BaseException as error:
             error_type = type(error).__qualname__
-            if isinstance(span, RecordingSpan):
+            if type(span) is RecordingSpan:
                 span.record_exception(error)
             raise
         finally:
@@ -128,10 +128,9 @@ class TelemetryMiddleware:
                 metric = _metric_attributes(method, scheme, status, route, error)
                 if len(self._metric_attributes) < _MAX_METRIC_KEYS:  # routes and statuses are few
                     self._metric_attributes[key] = metric
-            if isinstance(span, RecordingSpan):
-                span_context = span.get_span_context()
+            if type(span) is RecordingSpan:
                 pipeline.instruments.http_duration.record(
-                    time.perf_counter() - start, metric, span_context.trace_id, span_context.span_id
+                    time.perf_counter() - start, metric, span.trace_id, span.span_id
                 )
                 span.set_attributes(dict(metric))
                 if route is not None:

@@ -63,23 +63,20 @@ class Pipeline:
     # -- producers (request path) --------------------------------------------------------
 
     def put_span(self, record: SpanRecord) -> None:
-        spans = self.spans
-        if spans.put(record) and len(spans) >= self._max_batch and not self._wake.is_set():
+        if self.spans.put(record) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
 
     def put_log(self, record: LogEvent) -> None:
-        logs = self.logs
-        if logs.put(record) and len(logs) >= self._max_batch and not self._wake.is_set():
+        if self.logs.put(record) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
 
     def put_logs(self, records: list[LogEvent]) -> None:
         """A batch's records at once (one bound check, one wake-up check)."""
-        logs = self.logs
-        if logs.put_many(records) and len(logs) >= self._max_batch and not self._wake.is_set():
+        if self.logs.put_many(records) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
