@@ -72,7 +72,7 @@ class LogEvent(NamedTuple):
 
     time_ns: int
     event_name: str
-    body: str | bytes  # JSON text; bytes (UTF-8) on the capture path
+    body: str | bytes  # JSON text (UTF-8 bytes are accepted too)
     attributes: list[KeyValue]  # shared by the records of one model: built once, never mutated
     record_id: tuple[str, str] | None  # (attribute key, id) of this record alone
     trace_id: int

@@ -3,7 +3,7 @@
 import numpy as np
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from modeltel.agent.telemetry.encoding import Origin, encode_spans, key_values
 from modeltel.agent.telemetry.encoding import any_value as reference_any_value
@@ -15,26 +15,26 @@ ORIGIN = Origin.create(
 )
 
 
+def reference_span(record: SpanRecord) -> Span:
+    span = Span(
+        trace_id=record.trace_id.to_bytes(16, "big"), span_id=record.span_id.to_bytes(8, "big"),
+        name=record.name, kind=record.kind, start_time_unix_nano=record.start_ns,
+        end_time_unix_nano=record.end_ns, attributes=key_values(record.attributes),
+        events=[Span.Event(name=name, time_unix_nano=timestamp, attributes=key_values(attributes))
+                for name, timestamp, attributes in record.events or ()],
+    )  # fmt: skip
+    if record.parent_span_id:
+        span.parent_span_id = record.parent_span_id.to_bytes(8, "big")
+    if record.status_code:
+        span.status.CopyFrom(Status(code=record.status_code, message=record.status_message))
+    return span
+
+
 def reference_encoding(records: list[SpanRecord], origin: Origin) -> bytes:
     """The same request built with the opentelemetry-proto classes."""
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    resource_spans.resource.CopyFrom(origin.resource)
-    scope_spans = resource_spans.scope_spans.add()
-    scope_spans.scope.CopyFrom(origin.scope)
-    for record in records:
-        span = scope_spans.spans.add(
-            trace_id=record.trace_id.to_bytes(16, "big"), span_id=record.span_id.to_bytes(8, "big"),
-            name=record.name, kind=record.kind, start_time_unix_nano=record.start_ns,
-            end_time_unix_nano=record.end_ns, attributes=key_values(record.attributes),
-        )  # fmt: skip
-        if record.parent_span_id:
-            span.parent_span_id = record.parent_span_id.to_bytes(8, "big")
-        if record.status_code:
-            span.status.CopyFrom(Status(code=record.status_code, message=record.status_message))
-        for name, timestamp, attributes in record.events or ():
-            span.events.add(name=name, time_unix_nano=timestamp, attributes=key_values(attributes))
-    return request.SerializeToString()
+    scope_spans = ScopeSpans(scope=origin.scope, spans=[reference_span(record) for record in records])
+    resource_spans = ResourceSpans(resource=origin.resource, scope_spans=[scope_spans])
+    return ExportTraceServiceRequest(resource_spans=[resource_spans]).SerializeToString()
 
 
 VALUES = [
