@@ -1,0 +1,170 @@
+"""Drift per segment in a running collector: a shift confined to one segment value is flagged in
+that segment only, the cap folds extra values into ``_other``, records without the attribute go
+to ``_missing``, the model's own series keep their labels, and a restart keeps the segments."""
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from tests.collector.processors.drift_streams import batch, sample, write_profile
+from tests.collector.processors.test_drift_collector import (
+    checkpoint_of,
+    live_times,
+    send,
+    status,
+    windows_closed,
+    with_drift,
+)
+from tests.conftest import Collector, launch_collector
+
+INPUTS = {"x0", "x1", "x2", "x3", "x4", "x5", "city"}
+FEATURE_LABELS = {"ml_model_name", "ml_model_version", "feature", "window"}
+
+
+def by_segment(found: dict) -> dict[tuple[str, str], dict]:
+    return {(s["segment"], s["segment_value"]): s for s in found["segments"]}
+
+
+def samples_of(collector: Collector, name: str, **labels: str) -> list:
+    return [
+        s for s in collector.samples()
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]  # fmt: skip
+
+
+def regional_stream(rows: int, seed: int, shifted: str | None) -> tuple[dict, list[dict]]:
+    """A seeded stream with a ``region`` attribute per row; x0 of ``shifted``'s rows moves 1 sd."""
+    data = sample(rows, seed=seed)
+    regions = np.random.default_rng(seed).choice(["eu", "us", "apac"], size=rows)
+    if shifted is not None:
+        x0 = np.asarray(data["x0"])
+        data["x0"] = np.where(regions == shifted, x0 + 1.0, x0).round(5).tolist()
+    return data, [{"region": str(r)} for r in regions]
+
+
+def test_drift_in_one_segment_is_flagged_in_that_segment_only(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    write_profile(profiles)
+    collector = launch_collector(
+        tmp_path, configure=with_drift(profiles_dir=str(profiles), segment_by=["region"])
+    )
+    try:
+        data, attributes = regional_stream(6000, seed=31, shifted="eu")
+        send(collector, batch(data, live_times(6000, seed=31), attributes=attributes))
+        found = windows_closed(collector, 1)
+        segments = by_segment(found)
+        assert set(segments) == {("region", "eu"), ("region", "us"), ("region", "apac")}
+        assert sum(s["window"]["report"]["records"] for s in segments.values()) == 6000
+        eu = set(segments["region", "eu"]["window"]["report"]["drifted_features"])
+        assert "x0" in eu and not eu & (INPUTS - {"x0"})
+        for other in ("us", "apac"):
+            assert segments["region", other]["window"]["report"]["drifted_features"] == []
+            assert segments["region", other]["drift_share"] == 0
+        assert segments["region", "eu"]["drift_share"] == 1 / 7
+
+        value = collector.value
+        assert (
+            value("modeltel_feature_drift", segment="region", segment_value="eu", feature="x0", window="2s")
+            == 1
+        )
+        assert (
+            value("modeltel_feature_drift", segment="region", segment_value="us", feature="x0", window="2s")
+            == 0
+        )
+        assert value("modeltel_feature_drift_score", segment="region", segment_value="eu", feature="x0") > 0
+        assert (
+            value("modeltel_feature_quality_issue", segment="region", segment_value="us", issue="absent") == 0
+        )
+        assert (
+            value("modeltel_dataset_drift_share", segment="region", segment_value="eu", window="2s") == 1 / 7
+        )
+        # The model's own series: one per feature and view, exactly the labels they always had.
+        whole = [
+            s
+            for s in samples_of(collector, "modeltel_feature_drift", feature="x0")
+            if "segment" not in s.labels
+        ]
+        assert len(whole) == 2 and all(set(s.labels) == FEATURE_LABELS for s in whole)
+        assert found["window"]["report"]["records"] == 6000
+        # Counters stay per model: one increment per model window, none per segment.
+        assert value("modeltel_drift_windows_closed_total") == 1
+        assert value("modeltel_drift_records_total", use="windowed") == 6000
+    finally:
+        collector.process.stop()
+
+
+def test_cap_folds_extra_values_into_other_and_missing_attributes_into_missing(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    write_profile(profiles)
+    configure = with_drift(profiles_dir=str(profiles), segment_by=["region", "city"], max_segment_values=2)
+    collector = launch_collector(tmp_path, configure=configure)
+    try:
+        rows = 4000
+        data = sample(rows, seed=32)
+        rng = np.random.default_rng(32)
+        regions = rng.choice(np.array(["eu", "us", "apac", "latam", 7], dtype=object), size=rows)
+        has_region = rng.random(rows) >= 0.25  # a quarter of the records carry no region at all
+        attributes = [
+            {"region": r} if has else {} for r, has in zip(regions.tolist(), has_region, strict=True)
+        ]
+        send(collector, batch(data, live_times(rows, seed=32), attributes=attributes))
+        segments = by_segment(windows_closed(collector, 1))
+
+        named = [str(r) for r, has in zip(regions.tolist(), has_region, strict=True) if has]
+        kept = list(dict.fromkeys(named))[:2]  # the first two values seen; the rest are _other
+        cities = list(dict.fromkeys(data["city"]))[:2]  # city is no attribute: the feature is read
+        assert set(segments) == {
+            *(("region", r) for r in kept), ("region", "_other"), ("region", "_missing"),
+            *(("city", c) for c in cities), ("city", "_other"),
+        }  # fmt: skip
+
+        def records(name: str, value: str) -> int:
+            return segments[name, value]["window"]["report"]["records"]
+
+        assert records("region", "_missing") == int((~has_region).sum())
+        assert records("region", "_other") == sum(r not in kept for r in named)
+        assert all(records("region", r) == named.count(r) for r in kept)
+        assert records("city", "_other") == sum(c not in cities for c in data["city"])
+        # The integer attribute 7 is the category "7", like the performance processor's segment.
+        assert "7" in kept or records("region", "_other") >= named.count("7")
+        # Series per attribute: at most max_segment_values + _other + _missing values.
+        values = {
+            s.labels["segment_value"]
+            for s in samples_of(collector, "modeltel_feature_drift", segment="region")
+        }
+        assert values == {*kept, "_other", "_missing"}
+    finally:
+        collector.process.stop()
+
+
+def test_restart_keeps_segmented_windows_and_admitted_values(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    write_profile(profiles)
+    configure = with_drift(
+        profiles_dir=str(profiles), state_dir=str(tmp_path / "state"), long_window="1h",
+        segment_by=["region"], max_segment_values=2,
+    )  # fmt: skip
+    collector = launch_collector(tmp_path, configure=configure)
+    data, attributes = regional_stream(1500, seed=33, shifted=None)
+    send(collector, batch(data, live_times(1500, seed=33), attributes=attributes))
+    before = by_segment(windows_closed(collector, 1))
+    assert collector.process.stop() == 0
+    saved = orjson.loads(checkpoint_of(tmp_path).read_bytes())["streams"][0]["segments"]
+    assert len(saved["streams"]) == 3 and len(saved["caps"]["region"]) == 2
+
+    restarted = launch_collector(tmp_path, configure=configure)
+    try:
+        restored = by_segment(status(restarted, "churn")["versions"][0])
+        assert set(restored) == set(before)
+        for key, segment in restored.items():
+            assert segment["windows"] == 1
+            assert segment["long_view"]["report"]["records"] == before[key]["window"]["report"]["records"]
+        data, attributes = regional_stream(1500, seed=34, shifted=None)
+        send(restarted, batch(data, live_times(1500, seed=34), attributes=attributes))
+        after = by_segment(windows_closed(restarted, 2))
+        assert set(after) == set(before)  # the admitted values survived: apac is still _other
+        assert sum(s["long_view"]["report"]["records"] for s in after.values()) == 3000
+        assert all(s["windows"] == 2 for s in after.values())
+    finally:
+        restarted.process.stop()
