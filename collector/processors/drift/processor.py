@@ -205,7 +205,8 @@ class DriftProcessor:
             else:
                 self._publish(stream, *stream.conclude(start, window))
         if stream.rejected:
-            self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
+            if stream.segment is None:  # a segment's rows were counted with its model's
+                self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
             stream.rejected = 0
 
     def _published(

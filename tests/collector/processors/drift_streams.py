@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from modeltel.agent.telemetry.encoding import any_value
 from modeltel.drift import Profile, build_profile
 from tests.collector.otlp_batches import logs_request, prediction_record
 
@@ -77,13 +78,3 @@ def batch(
         for key, value in (attributes[i] if attributes is not None else {}).items():
             records[-1].attributes.append(KeyValue(key=key, value=any_value(value)))
     return logs_request(records)
-
-
-def any_value(value: Any) -> AnyValue:
-    if isinstance(value, bool):
-        return AnyValue(bool_value=value)
-    if isinstance(value, int):
-        return AnyValue(int_value=value)
-    if isinstance(value, float):
-        return AnyValue(double_value=value)
-    return AnyValue(string_value=value)
