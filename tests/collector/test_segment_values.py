@@ -2,7 +2,7 @@
 same segment values whichever processor reads them (attribute first, else the feature)."""
 
 import numpy as np
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
 from modeltel.collector import wire
 from modeltel.collector.processors.drift.records import decode_batch
@@ -14,6 +14,8 @@ SEGMENT_BY = ("region", "plan", "tier")
 ATTRIBUTE_VALUES = [
     AnyValue(string_value="eu"), AnyValue(string_value="us"), AnyValue(int_value=7),
     AnyValue(double_value=2.0), AnyValue(double_value=2.5), AnyValue(bool_value=True), AnyValue(),
+    AnyValue(bytes_value=b"\x00"), AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1)])),
+    AnyValue(double_value=float("nan")),
 ]  # fmt: skip
 FEATURE_VALUES = ["gold", 3, 3.0, None, float("nan"), [1, 2], {"a": 1}, True]
 
@@ -32,7 +34,9 @@ def mixed_batch(rows: int, seed: int):
         features["tier"] = "feature-loses"
         record = prediction_record(features, 1)
         if rng.random() < 0.5:
-            record.attributes.append(KeyValue(key="region", value=ATTRIBUTE_VALUES[rng.integers(7)]))
+            record.attributes.append(
+                KeyValue(key="region", value=ATTRIBUTE_VALUES[rng.integers(len(ATTRIBUTE_VALUES))])
+            )
         record.attributes.append(KeyValue(key="tier", value=AnyValue(string_value=f"t{i % 3}")))
         records.append(record)
     return logs_request(records)

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pytest
+from pydantic import ValidationError
 
+from modeltel.collector.processors.drift import DriftConfig
 from tests.collector.processors.drift_streams import batch, sample, write_profile
 from tests.collector.processors.test_drift_collector import (
     checkpoint_of,
@@ -56,6 +59,10 @@ def test_drift_in_one_segment_is_flagged_in_that_segment_only(tmp_path: Path) ->
         found = windows_closed(collector, 1)
         segments = by_segment(found)
         assert set(segments) == {("region", "eu"), ("region", "us"), ("region", "apac")}
+        listed = status(collector)["models"][0]["segments"]
+        assert {(s["segment"], s["segment_value"], s["windows"]) for s in listed} == {
+            ("region", r, 1) for r in ("eu", "us", "apac")
+        }
         assert sum(s["window"]["report"]["records"] for s in segments.values()) == 6000
         eu = set(segments["region", "eu"]["window"]["report"]["drifted_features"])
         assert "x0" in eu and not eu & (INPUTS - {"x0"})
@@ -207,3 +214,11 @@ def feed_segmented(drift, data: dict, attributes: list[dict], second: int) -> No
     for start in range(0, rows, 1000):
         part = {name: values[start : start + 1000] for name, values in data.items()}
         drift.observe(batch(part, times[start : start + 1000], attributes=attributes[start : start + 1000]))
+
+
+def test_segment_configuration_errors_name_the_key() -> None:
+    for bad in ({"segment_by": ["region", "region"]}, {"max_segment_values": 0},
+                {"segment_by": [f"a{i}" for i in range(9)]}, {"segment_by": "region"}):  # fmt: skip
+        with pytest.raises(ValidationError) as raised:
+            DriftConfig(**bad)
+        assert "segment" in str(raised.value)
