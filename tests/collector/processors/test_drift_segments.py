@@ -20,7 +20,7 @@ from tests.collector.processors.test_drift_collector import (
     with_drift,
 )
 from tests.collector.processors.test_drift_processor import NS, T0, close_all, processor
-from tests.conftest import Collector, launch_collector
+from tests.conftest import Collector, launch_collector, launch_prometheus, wait_until
 
 INPUTS = {"x0", "x1", "x2", "x3", "x4", "x5", "city"}
 FEATURE_LABELS = {"ml_model_name", "ml_model_version", "feature", "window"}
@@ -222,3 +222,27 @@ def test_segment_configuration_errors_name_the_key() -> None:
         with pytest.raises(ValidationError) as raised:
             DriftConfig(**bad)
         assert "segment" in str(raised.value)
+
+
+def test_prometheus_scrapes_segment_and_model_series_of_one_family(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    write_profile(profiles)
+    collector = launch_collector(
+        tmp_path, configure=with_drift(profiles_dir=str(profiles), segment_by=["region"])
+    )
+    prometheus = launch_prometheus(tmp_path, collector.metrics_port)
+    try:
+        data, attributes = regional_stream(3000, seed=35, shifted="us")
+        send(collector, batch(data, live_times(3000, seed=35), attributes=attributes))
+        windows_closed(collector, 1)
+        base = 'modeltel_feature_drift{feature="x0",window="2s",ml_model_name="churn"'
+        segments = wait_until(
+            lambda: (found := prometheus.query(base + ',segment="region"}')) and len(found) == 3 and found,
+            what="the three regions' series in Prometheus",
+        )
+        assert {s["metric"]["segment_value"]: s["value"][1] for s in segments}["us"] == "1"  # type: ignore[union-attr]
+        [whole] = prometheus.query(base + ',segment=""}')  # the model's own, exactly one
+        assert "segment" not in whole["metric"]
+    finally:
+        prometheus.process.stop()
+        collector.process.stop()
