@@ -18,8 +18,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from modeltel.collector.processors.drift.records import sample_weight
 from modeltel.collector.processors.performance.label_values import Scalar, prediction_id_bytes, scalar_value
-from modeltel.drift.columns import category_key
-from modeltel.performance.segments import MISSING
+from modeltel.collector.segment_values import any_value, record_segments
 from modeltel.semconv import (
     ATTR_EVENT_NAME,
     ATTR_MODEL_NAME,
@@ -45,7 +44,6 @@ class _LabelBody(msgspec.Struct):
 
 _decode_prediction = msgspec.json.Decoder(_PredictionBody).decode
 _decode_label = msgspec.json.Decoder(_LabelBody).decode
-_decode_any = msgspec.json.Decoder().decode
 
 
 @dataclass
@@ -75,21 +73,6 @@ class DecodedEvents:
     invalid: Tally[str]
 
 
-def segment_text(value: Any) -> str:
-    """A segment value as a label value: the drift engine's category text (``_missing`` for
-    null, NaN and non-scalars)."""
-    try:
-        key = category_key(value)
-    except TypeError:
-        return MISSING
-    return MISSING if key is None else key
-
-
-def _any_value(value: Any) -> Any:
-    kind = value.WhichOneof("value")
-    return None if kind is None else getattr(value, kind)
-
-
 def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] = ()) -> DecodedEvents:
     predictions: dict[tuple[str, str], PredictionEvents] = {}
     labels = LabelEvents()
@@ -113,11 +96,11 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
                     elif key == ATTR_MODEL_VERSION:
                         version = attribute.value.string_value
                     elif key == ATTR_SAMPLE_RATE:
-                        rate = _any_value(attribute.value)
+                        rate = any_value(attribute.value)
                     elif key == ATTR_EVENT_NAME and not event_name:
                         event_name = attribute.value.string_value
                     elif key in wanted:
-                        found[key] = _any_value(attribute.value)
+                        found[key] = any_value(attribute.value)
                 if event_name == PREDICTION_EVENT:
                     kind = "prediction"
                 elif event_name == LABEL_EVENT:
@@ -176,26 +159,5 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
                 events.probabilities.append(body.probabilities)
                 events.weights.append(weight)
                 if segment_by:
-                    events.segments.append(_segments(segment_by, found, body.features))
+                    events.segments.append(record_segments(segment_by, found, body.features))
     return DecodedEvents(predictions, labels, invalid)
-
-
-def _segments(
-    segment_by: tuple[str, ...], attributes: dict[str, Any], features: msgspec.Raw
-) -> dict[str, str]:
-    """Each segment's value: the record attribute of that name, else the feature of that name."""
-    values = {}
-    decoded: dict | None = None
-    for name in segment_by:
-        if name in attributes:
-            values[name] = segment_text(attributes[name])
-            continue
-        if decoded is None:
-            try:
-                decoded = _decode_any(features) if len(features) else {}
-            except msgspec.DecodeError:
-                decoded = {}
-            if not isinstance(decoded, dict):
-                decoded = {}
-        values[name] = segment_text(decoded.get(name))
-    return values
