@@ -4,19 +4,40 @@ Framework hooks call ``observe``; it runs the original method, and only the oute
 observed call records (a Pipeline's ``predict`` calls its final estimator's, a classifier's
 ``predict`` often calls its own ``predict_proba``). The original method's result or
 exception reaches the caller unchanged; nothing of the agent's own raises into the host.
+
+This is the serving hot path (one call per request), and on this machine every Python call
+costs about half a microsecond, so it is written to make few: a model's name, version and
+metric attributes are settled once per model object, and inside a trace that sampling
+dropped the call gets no span of its own (it would be a ``NonRecordingSpan`` nobody sees;
+spans the application starts inside ``predict`` still join the request's trace context).
 """
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from modeltel.agent import model_registry, settings
 from modeltel.agent.model_call import ModelCall, ModelIdentity
+from modeltel.agent.prediction_log import emit_predictions
+from modeltel.agent.request_context import current_request
+from modeltel.agent.telemetry import pipeline as pipelines
+from modeltel.agent.telemetry.spans import RecordingSpan, start_span
 
 _log = logging.getLogger("modeltel.agent")
-_inside_model_call: ContextVar[bool] = ContextVar("modeltel_inside_model_call", default=False)
+# Outside any observed call, or inside one: with the rows' features wanted, or only its
+# outputs (every row is sure to be dropped by sampling, or logs are off, and nobody listens:
+# describing the inputs would be wasted work on the request path).
+OUTSIDE, WITH_INPUTS, OUTPUTS_ONLY = 0, 1, 2
+call_mode: ContextVar[int] = ContextVar("modeltel_model_call", default=OUTSIDE)
 OTHER_CLASS = "_other"
+Attributes = tuple[tuple[str, Any], ...]
 
 
 class Describe(Protocol):
@@ -38,16 +59,20 @@ def observe(
     model: Any, method: str, function: Callable[..., Any], args: tuple, kwargs: dict, describe: Describe
 ) -> Any:
     """Run ``function(*args, **kwargs)`` (the original method; ``args[0]`` is the model) and record it."""
-    if _inside_model_call.get():
+    if call_mode.get():
         return function(*args, **kwargs)
-    from modeltel.agent.telemetry import pipeline as pipelines
-
-    pipeline = pipelines.current()
+    pipeline = pipelines._pipeline or pipelines.current()
     if pipeline is None and not _listeners:
         return function(*args, **kwargs)
-    token = _inside_model_call.set(True)
+    request = current_request.get()
+    if not _listeners and (
+        not pipeline.logs_enabled or (request is not None and request.trace_kept is False)
+    ):
+        token = call_mode.set(OUTPUTS_ONLY)
+    else:
+        token = call_mode.set(WITH_INPUTS)
     try:
-        call = _Call.begin(pipeline, model, method)
+        call = _Call.begin(pipeline, model, method, request) if pipeline is not None else None
         started = time.perf_counter_ns()
         try:
             result = function(*args, **kwargs)
@@ -70,80 +95,124 @@ def observe(
                 call.end()
         return result
     finally:
-        _inside_model_call.reset(token)
+        call_mode.reset(token)
+
+
+class _ModelLabels:
+    """What a model's telemetry is labelled with, settled at its first call (and again after
+    any ``register_model``): its identity, the metric attributes, and per predicted class
+    the attributes of the predictions counter, capped at ``max_classes`` classes."""
+
+    __slots__ = ("attributes", "by_class", "generation", "identity", "model")
+
+    def __init__(self, model: Callable[[], Any], identity: ModelIdentity, generation: int) -> None:
+        self.model = model  # a weak reference, or a strong stand-in
+        self.identity = identity
+        self.generation = generation
+        attributes: Attributes = (("ml.model.name", identity.name),)
+        if identity.version is not None:
+            attributes += (("ml.model.version", identity.version),)
+        self.attributes = attributes
+        self.by_class = _classes_by_identity.setdefault(identity, {})
+
+    def class_attributes(self, label: str) -> Attributes:
+        by_class = self.by_class
+        found = by_class.get(label)
+        if found is None:
+            if len(by_class) >= settings.current().max_classes:
+                label = OTHER_CLASS
+            found = by_class.get(label)
+            if found is None:
+                found = by_class[label] = (*self.attributes, ("ml.model.predicted_class", label))
+        return found
+
+
+# Shared by every model object with the same identity, so the class cap is per model name.
+_classes_by_identity: dict[ModelIdentity, dict[str, Attributes]] = {}
+_labels: dict[int, _ModelLabels] = {}
+_MAX_CACHED_MODELS = 1024
+
+
+def model_labels(model: Any) -> _ModelLabels:
+    labels = _labels.get(id(model))
+    if labels is not None and labels.model() is model and labels.generation == model_registry.generation:
+        return labels
+    generation = model_registry.generation
+    try:
+        reference: Callable[[], Any] = weakref.ref(model)
+    except TypeError:  # cannot be weakly referenced: settle the labels for this call only
+        return _ModelLabels(_Referent(model), model_registry.identity(model), -1)
+    labels = _ModelLabels(reference, model_registry.identity(model), generation)
+    if len(_labels) >= _MAX_CACHED_MODELS:
+        _labels.clear()
+    _labels[id(model)] = labels
+    return labels
 
 
 class _Call:
-    """The telemetry of one observed call: its span, then metrics and records at the end."""
+    """The telemetry of one observed call: its span (if its trace is sampled), then metrics
+    and records at the end."""
 
-    __slots__ = ("_detach", "attributes", "identity", "pipeline", "span", "time_ns")
+    __slots__ = ("_detach", "labels", "pipeline", "request", "span", "time_ns")
 
-    def __init__(
-        self, pipeline: Any, identity: ModelIdentity, span: Any, detach: Any, attributes: dict
-    ) -> None:
-        self.pipeline, self.identity, self.span, self._detach = pipeline, identity, span, detach
-        self.attributes = attributes
+    def __init__(self, pipeline: Any, labels: _ModelLabels, request: Any, span: Any, detach: Any) -> None:
+        self.pipeline, self.labels, self.request, self.span, self._detach = (
+            pipeline,
+            labels,
+            request,
+            span,
+            detach,
+        )
         self.time_ns = time.time_ns()
 
     @classmethod
-    def begin(cls, pipeline: Any, model: Any, method: str) -> "_Call | None":
-        if pipeline is None:
-            return None
+    def begin(cls, pipeline: Any, model: Any, method: str, request: Any) -> "_Call | None":
         try:
-            from opentelemetry import context, trace
-
-            from modeltel.agent.model_registry import identity as identify
-            from modeltel.agent.telemetry.spans import start_span
-
-            identity = identify(model)
-            attributes: dict[str, Any] = {"ml.model.name": identity.name}
-            if identity.version is not None:
-                attributes["ml.model.version"] = identity.version
-            parent = trace.get_current_span().get_span_context()
-            span = start_span(
-                "model.predict", parent, trace.SpanKind.INTERNAL, {**attributes, "ml.model.method": method},
-                pipeline.put_span, pipeline.trace_bound,
-            )  # fmt: skip
-            token = context.attach(trace.set_span_in_context(span))
-            return cls(pipeline, identity, span, token, tuple(attributes.items()))
+            labels = model_labels(model)
+            parent = otel_trace.get_current_span().get_span_context()
+            if parent.is_valid and not parent.trace_flags.sampled:
+                return cls(pipeline, labels, request, None, None)  # a dropped trace: no span to record
+            attributes = {**dict(labels.attributes), "ml.model.method": method}
+            sink, bound = pipeline.put_span, pipeline.trace_bound
+            span = start_span("model.predict", parent, SpanKind.INTERNAL, attributes, sink, bound)
+            token = otel_context.attach(otel_trace.set_span_in_context(span))
+            return cls(pipeline, labels, request, span, token)
         except Exception:
             _log.exception("modeltel could not start recording a model call")
             return None
 
     def failed(self, error: BaseException, duration_ns: int) -> None:
         try:
-            from opentelemetry.trace import StatusCode
-
             instruments = self.pipeline.instruments
-            attributes = (*self.attributes, ("error.type", type(error).__qualname__))
+            attributes = (*self.labels.attributes, ("error.type", type(error).__qualname__))
             instruments.model_errors.add(1, attributes)
             instruments.inference_duration.record(duration_ns / 1e9, attributes, *self._trace_ids())
-            self.span.record_exception(error)
-            self.span.set_status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}")
+            if self.span is not None:
+                self.span.record_exception(error)
+                self.span.set_status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}")
         except Exception:
             _log.exception("modeltel could not record a failed model call")
         finally:
             self.end()
 
     def succeeded(self, call: ModelCall | None, duration_ns: int) -> None:
-        instruments = self.pipeline.instruments
-        instruments.inference_duration.record(duration_ns / 1e9, self.attributes, *self._trace_ids())
+        pipeline, labels, span = self.pipeline, self.labels, self.span
+        duration_s = duration_ns / 1e9
+        pipeline.instruments.inference_duration.record(duration_s, labels.attributes, *self._trace_ids())
         if call is None:
             return
-        self.span.set_attribute("ml.model.batch_size", call.rows)
         predictions = _as_list(call.predictions) if call.predictions is not None else [None] * call.rows
         self._count(predictions, call.probabilities is not None)
+        if span is not None:
+            span.set_attribute("ml.model.batch_size", call.rows)
+            if call.objective is not None:
+                span.set_attribute("ml.model.objective", call.objective)
         if call.rows == 0:
             return
-        from modeltel.agent.prediction_log import emit_predictions
-        from modeltel.agent.request_context import current_request
-
-        request = current_request.get()
-        if call.objective is not None:
-            self.span.set_attribute("ml.model.objective", call.objective)
+        request = self.request
         ids = emit_predictions(
-            self.pipeline, self.identity, call.feature_names, _as_list(call.features), predictions,
-            call.probabilities, self.span.get_span_context(), request, self.time_ns, scores=call.scores,
+            pipeline, labels.identity, call.feature_names, call.features, predictions, call.probabilities,
+            span.get_span_context() if span is not None else None, request, self.time_ns, scores=call.scores,
         )  # fmt: skip
         if request is not None:
             request.prediction_ids.extend(ids)
@@ -151,52 +220,50 @@ class _Call:
     def _count(self, predictions: Sequence[Any], classified: bool) -> None:
         """Predictions by predicted class; regression values get no class label."""
         counter = self.pipeline.instruments.predictions
-        if not classified and not any(isinstance(p, (str, bool, int)) for p in predictions[:1]):
-            counter.add(len(predictions), self.attributes)
+        if not predictions:
+            return
+        if not classified and not isinstance(predictions[0], (str, bool, int)):
+            counter.add(len(predictions), self.labels.attributes)
+            return
+        if len(predictions) == 1:
+            counter.add(1, self.labels.class_attributes(str(predictions[0])))
             return
         counts: dict[str, int] = {}
         for prediction in predictions:
             label = str(prediction)
             counts[label] = counts.get(label, 0) + 1
         for label, count in counts.items():
-            counter.add(
-                count, (*self.attributes, ("ml.model.predicted_class", _bounded_class(self.identity, label)))
-            )
+            counter.add(count, self.labels.class_attributes(label))
 
     def _trace_ids(self) -> tuple[int, int]:
         """The span's ids for an exemplar, when the span is sampled."""
-        span_context = self.span.get_span_context()
-        if span_context.trace_flags.sampled:
-            return span_context.trace_id, span_context.span_id
+        span = self.span
+        if type(span) is RecordingSpan:
+            return span.trace_id, span.span_id
         return 0, 0
 
     def end(self) -> None:
         if self._detach is None:
             return
-        from opentelemetry import context
-
-        context.detach(self._detach)
+        otel_context.detach(self._detach)
         self._detach = None
         self.span.end()
 
 
-_classes_seen: dict[ModelIdentity, set[str]] = {}
+class _Referent:
+    """A strong stand-in for ``weakref.ref`` for models that cannot be weakly referenced."""
 
+    __slots__ = ("_model",)
 
-def _bounded_class(identity: ModelIdentity, label: str) -> str:
-    """At most ``max_classes`` distinct class labels per model reach the metrics; the rest
-    are counted as ``_other`` (a model predicting free text must not explode cardinality)."""
-    from modeltel.agent import settings
+    def __init__(self, model: Any) -> None:
+        self._model = model
 
-    seen = _classes_seen.setdefault(identity, set())
-    if label in seen:
-        return label
-    if len(seen) >= settings.current().max_classes:
-        return OTHER_CLASS
-    seen.add(label)
-    return label
+    def __call__(self) -> Any:
+        return self._model
 
 
 def _as_list(values: Any) -> list[Any]:
+    if type(values) is list:
+        return values
     tolist = getattr(values, "tolist", None)
     return tolist() if callable(tolist) else list(values)

@@ -86,6 +86,25 @@ def _classes(model: Any, count: int) -> np.ndarray:
     return np.arange(count)
 
 
+# id(classes_) -> (the classes_ object, its labels as text): a model's classes are fixed once
+# it is fitted, and converting them on every call was a measurable share of a 1-row call.
+_labels: dict[int, tuple[Any, np.ndarray, list[str]]] = {}
+
+
+def _classes_and_labels(model: Any, count: int) -> tuple[np.ndarray, list[str]]:
+    own = getattr(model, "classes_", None)
+    cached = _labels.get(id(own)) if own is not None else None
+    if cached is not None and cached[0] is own and len(cached[2]) == count:
+        return cached[1], cached[2]
+    classes = _classes(model, count)
+    labels = [str(c) for c in classes.tolist()]
+    if own is not None:
+        if len(_labels) >= 256:
+            _labels.clear()
+        _labels[id(own)] = (own, classes, labels)  # holding ``own`` keeps its id from being reused
+    return classes, labels
+
+
 class ClassProbabilities(Sequence):
     """Row i's ``{str(class): probability}``, built when row i is asked for.
 
@@ -141,9 +160,8 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
     matrix = _as_array(result)
     if matrix is None or matrix.ndim != 2:
         return None
-    classes = _classes(model, matrix.shape[1])
+    classes, labels = _classes_and_labels(model, matrix.shape[1])
     predictions = classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
-    labels = [str(c) for c in classes.tolist()]
     return Outputs(predictions, ClassProbabilities(matrix, labels))
 
 

@@ -39,6 +39,9 @@ class _Registration:
 _registered: dict[int, tuple[Any, _Registration]] = {}
 _derived: weakref.WeakKeyDictionary[Any, ModelIdentity] = weakref.WeakKeyDictionary()
 _environment: tuple[str | None, str | None] | None = None
+# Bumped whenever a model's identity may have changed (a registration, a re-read environment),
+# so callers that cache ``identity`` per model (the capture core) know to ask again.
+generation = 0
 
 
 def register_model(
@@ -49,8 +52,10 @@ def register_model(
     ``feature_names`` names the columns of unnamed inputs (numpy arrays, an ONNX session's
     single 2-D input) when their width matches; a DataFrame's own columns still win.
     """
+    global generation
     if not isinstance(name, str) or not name:
         raise ValueError("register_model needs a non-empty model name")
+    generation += 1
     registration = _Registration(
         ModelIdentity(name, None if version is None else str(version)),
         None if feature_names is None else tuple(str(n) for n in feature_names),
@@ -104,8 +109,9 @@ def _environment_identity() -> tuple[str | None, str | None]:
 
 def reset_environment_cache() -> None:
     """Re-read the environment on next use (tests, or a host that sets it late)."""
-    global _environment
+    global _environment, generation
     _environment = None
+    generation += 1
 
 
 def _own_identity(model: Any) -> ModelIdentity:

@@ -89,13 +89,18 @@ def _record_on_pipeline(
 ) -> str:
     request = current_request.get()
     ids = emit_predictions(
-        pipeline, ModelIdentity(model, version), list(features), [list(features.values())], [prediction],
+        pipeline, _identity(model, version), list(features), [list(features.values())], [prediction],
         None if probabilities is None else [probabilities], trace.get_current_span().get_span_context(),
         request, timestamp_ns, ids=None if prediction_id is None else [prediction_id],
     )  # fmt: skip
     if request is not None:
         request.prediction_ids.extend(ids)
     return ids[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity(model: str, version: str | None) -> ModelIdentity:
+    return ModelIdentity(model, version)
 
 
 def _record_through_logs_api(

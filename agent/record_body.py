@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def feature_mapping(features: Any) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def feature_mapping(features: Any) -> dict[str, Any]:
     raise TypeError(f"features must be a mapping, a pydantic model, a pandas row or a sequence, not {kind}")
 
 
-def _json_fallback(value: Any) -> Any:
+def json_fallback(value: Any) -> Any:
     """Unknown objects are kept as their text rather than lost."""
     return str(value)
 
@@ -60,13 +60,19 @@ def _finite_or_name(value: Any) -> Any:
     return value
 
 
-def encode_body(payload: dict[str, Any]) -> str:
-    """JSON text; NaN and infinities become the strings proto3 JSON uses ("NaN", "Infinity").
+def encode_body_bytes(payload: dict[str, Any]) -> bytes:
+    """JSON as UTF-8 bytes; NaN and infinities become the strings proto3 JSON uses ("NaN",
+    "Infinity"). Bytes, because that is what the record's wire encoding needs.
 
     orjson writes non-finite floats as ``null``, which would make a NaN look like a missing
     value; the slower rewrite runs only when ``null`` appears in the fast output.
     """
-    encoded = orjson.dumps(payload, default=_json_fallback, option=_JSON_OPTIONS)
+    encoded = orjson.dumps(payload, default=json_fallback, option=JSON_OPTIONS)
     if b"null" in encoded:
-        encoded = orjson.dumps(_finite_or_name(payload), default=_json_fallback, option=_JSON_OPTIONS)
-    return encoded.decode()
+        encoded = orjson.dumps(_finite_or_name(payload), default=json_fallback, option=JSON_OPTIONS)
+    return encoded
+
+
+def encode_body(payload: dict[str, Any]) -> str:
+    """``encode_body_bytes`` as text."""
+    return encode_body_bytes(payload).decode()

@@ -5,20 +5,27 @@ copies the context) and into tasks, and never leaks between concurrent requests.
 """
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
 class RequestState:
     """What capture needs from the request: its validated body models, and what it adds to
-    the response: the ids of the predictions made while serving it."""
+    the response: the ids of the predictions made while serving it. A plain slotted class:
+    one is made per request, on the serving hot path."""
 
-    body_models: list[Any] = field(default_factory=list)
-    prediction_ids: list[str] = field(default_factory=list)
-    # Whether the trace of this request, started here at the prediction sample rate, is
-    # kept; None when the decision came from upstream or used another rate.
-    trace_kept: bool | None = None
+    __slots__ = ("body_models", "prediction_ids", "trace_kept")
+
+    def __init__(
+        self,
+        body_models: list[Any] | None = None,
+        prediction_ids: list[str] | None = None,
+        trace_kept: bool | None = None,
+    ) -> None:
+        self.body_models: list[Any] = [] if body_models is None else body_models
+        self.prediction_ids: list[str] = [] if prediction_ids is None else prediction_ids
+        # Whether the trace of this request, started here at the prediction sample rate, is
+        # kept; None when the decision came from upstream or used another rate.
+        self.trace_kept = trace_kept
 
 
 current_request: ContextVar[RequestState | None] = ContextVar("modeltel_request", default=None)
@@ -34,7 +41,7 @@ def request_feature_names(width: int) -> list[str] | None:
     if state is None:
         return None
     for body in state.body_models:
-        fields = getattr(type(body), "model_fields", None)
+        fields = getattr(type(body), "__pydantic_fields__", None)
         if fields is not None and len(fields) == width:
             return list(fields)
     return None

@@ -9,16 +9,24 @@ kept predictions always have their trace, and each is still kept with probabilit
 
 import random
 
-_FULL = 1 << 64
+FULL = 1 << 64  # the bound of rate 1: every id is below it
+
+
+_thresholds: dict[float, int] = {}
 
 
 def threshold(rate: float) -> int:
-    return round(min(max(rate, 0.0), 1.0) * _FULL)
+    bound = _thresholds.get(rate)
+    if bound is None:
+        bound = round(min(max(rate, 0.0), 1.0) * FULL)
+        if len(_thresholds) < 64:  # a process uses one or two rates
+            _thresholds[rate] = bound
+    return bound
 
 
 def is_sampled(prediction_id: str, rate: float) -> bool:
     bound = threshold(rate)
-    if bound >= _FULL:
+    if bound >= FULL:
         return True
     try:
         return int(prediction_id[:16], 16) < bound
@@ -29,8 +37,19 @@ def is_sampled(prediction_id: str, rate: float) -> bool:
 def new_prediction_id(bound: int, keep: bool | None = None) -> str:
     """128 random bits as 32 hex digits; with ``keep`` given, drawn to sample that way."""
     high, low = random.getrandbits(64), random.getrandbits(64)
-    if keep is True and bound < _FULL and bound > 0:
+    if keep is True and bound < FULL and bound > 0:
         high %= bound
-    elif keep is False and bound < _FULL:
-        high = bound + high % (_FULL - bound)
+    elif keep is False and bound < FULL:
+        high = bound + high % (FULL - bound)
     return f"{high:016x}{low:016x}"
+
+
+def new_prediction_ids(count: int, bound: int, keep: bool | None = None) -> list[str]:
+    """``count`` ids as ``new_prediction_id`` draws them, in one call (a batch's rows)."""
+    getrandbits = random.getrandbits
+    if keep is True and 0 < bound < FULL:
+        return [f"{getrandbits(64) % bound:016x}{getrandbits(64):016x}" for _ in range(count)]
+    if keep is False and bound < FULL:
+        span = FULL - bound
+        return [f"{bound + getrandbits(64) % span:016x}{getrandbits(64):016x}" for _ in range(count)]
+    return [f"{getrandbits(64):016x}{getrandbits(64):016x}" for _ in range(count)]

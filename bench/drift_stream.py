@@ -21,7 +21,11 @@ Baselines in the same run: the straightforward reading of the same bodies (orjso
 each feature's raw values listed for the engine), and one ``WindowCounts.add`` call per
 record. RSS is sampled as records flow; flat means the state does not grow with traffic.
 
-    python bench/drift_stream.py [--records 2000000] [--cpu 0]
+With ``--segments N`` every record also carries a ``region`` attribute (N values, uniform) and
+the processor runs with ``segment_by: [region]``: drift per segment on top of the model's own
+windows. Without it the batches and the configuration are exactly the unsegmented ones.
+
+    python bench/drift_stream.py [--records 2000000] [--cpu 0] [--segments 0]
 """
 
 import os
@@ -62,11 +66,12 @@ def attribute(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def make_batch(rng: np.random.Generator) -> ExportLogsServiceRequest:
+def make_batch(rng: np.random.Generator, segments: int = 0) -> ExportLogsServiceRequest:
     values = rng.normal(size=(BATCH, len(FEATURES))).round(6)
     score = 1 / (1 + np.exp(-values[:, 0]))
+    regions = rng.integers(0, max(segments, 1), size=BATCH).tolist()
     records = []
-    for row, p in zip(values.tolist(), score.tolist(), strict=True):
+    for row, p, region in zip(values.tolist(), score.tolist(), regions, strict=True):
         body = {"features": dict(zip(FEATURES, row, strict=True)), "prediction": int(p > 0.5),
                 "probabilities": {"0": 1 - p, "1": p}}  # fmt: skip
         records.append(
@@ -80,6 +85,7 @@ def make_batch(rng: np.random.Generator) -> ExportLogsServiceRequest:
                     attribute("ml.model.version", "1"),
                     attribute("modeltel.prediction.id", rng.bytes(16).hex()),
                     KeyValue(key="modeltel.sample_rate", value=AnyValue(double_value=0.5)),
+                    *([attribute("region", f"r{region}")] if segments else []),
                 ],
             )
         )
@@ -139,13 +145,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--records-per-window", type=int, default=500_000)
     parser.add_argument("--cpu", type=int, default=0)
+    parser.add_argument("--segments", type=int, default=0, help="region values; 0: unsegmented")
     args = parser.parse_args()
     os.sched_setaffinity(0, {args.cpu})
     load_before = os.getloadavg()
     rng = np.random.default_rng(0)
     profile = reference(rng)
-    payloads = [make_batch(rng).SerializeToString() for _ in range(16)]
-    processor = DriftProcessor("drift", DriftConfig(window="1s", long_window="1h", allowed_lateness=0), None)
+    payloads = [make_batch(rng, args.segments).SerializeToString() for _ in range(16)]
+    segment_by = ["region"] if args.segments else []
+    config = DriftConfig(window="1s", long_window="1h", allowed_lateness=0, segment_by=segment_by)
+    processor = DriftProcessor("drift", config, None)
     host = Host()
     asyncio.run(processor.start(host))
     processor.profiles[("bench", "1")] = profile
@@ -161,7 +170,7 @@ def main() -> None:
     for i in range(n_batches):
         batch, token = received(payloads[i % len(payloads)])
         t0 = time.thread_time()
-        decoded = decode_batch(batch)
+        decoded = decode_batch(batch, segment_by)
         t1 = time.thread_time()
         event_ns = start_ns + (i // batches_per_window) * NS + (i % batches_per_window)
         processor.clock = lambda event_ns=event_ns: event_ns  # load pauses must not make records late
@@ -183,6 +192,8 @@ def main() -> None:
         " sample rate 0.5"
     )
     print(f"windows closed (each evaluated with its long view): {stream.windows_closed}")
+    if segment_by:
+        print(f"segment_by: region, {len(processor.segments[('bench', '1')].streams)} segment streams")
     labels = {"ml_model_name": "bench", "ml_model_version": "1"}
     windowed = host.registry.get_sample_value("modeltel_drift_records_total", {**labels, "use": "windowed"})
     late = host.registry.get_sample_value("modeltel_drift_late_records_total", labels) or 0
@@ -214,7 +225,7 @@ def main() -> None:
         t0 = time.thread_time()
         predictions._observe(batch)
         t1 = time.thread_time()
-        decode_batch(batch)
+        decode_batch(batch, segment_by)
         shared_decode_s += time.thread_time() - t1
         predictions_s += t1 - t0
         wire.clear(token)

@@ -10,11 +10,18 @@ Variants, each a fresh single-worker uvicorn process serving ``examples/iris_ser
 - ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint.
 
 The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
-serving core loses. Rounds alternate the variants so machine drift hits all alike; the table
-gives medians over rounds, throughput as a ratio to ``uninstrumented``, the server process's
-CPU time per request (all its threads, from /proc) and its ratio, and p50/p99 latency.
+serving core loses. On a shared machine throughput drifts by tens of percent from minute to
+minute, so the design is built to survive that:
 
-    python bench/overhead.py [--seconds 10] [--rounds 3] [--connections 4]
+- rounds run every variant once, in alternating order (forward, then backward), so drift
+  hits all variants alike;
+- each variant's ratios are taken against the ``uninstrumented`` run of the same round and
+  the table gives the median over rounds (and the range), not a ratio of medians;
+- besides throughput, the server process's CPU time per request (all its threads, from
+  /proc) is compared: it moves much less with load on the other core than req/s does;
+- the 1-minute load average is printed with every run and summarised with the table.
+
+    python bench/overhead.py [--seconds 8] [--rounds 5] [--connections 4]
 """
 
 import argparse
@@ -51,6 +58,7 @@ class Result:
     errors: int
     requests: int = 0
     cpu_us_per_request: float = float("nan")
+    load_average: float = float("nan")
 
 
 def free_port() -> int:
@@ -177,6 +185,7 @@ def measure(name: str, collector: str, args: argparse.Namespace, script: Path, w
         cpu_before = cpu_seconds(server.pid)
         result = run_wrk(port, args.seconds, args.connections, script)
         result.cpu_us_per_request = (cpu_seconds(server.pid) - cpu_before) / max(result.requests, 1) * 1e6
+        result.load_average = os.getloadavg()[0]
         return result
     finally:
         server.terminate()
@@ -187,8 +196,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument(
         "--variants",
@@ -210,12 +219,15 @@ def main() -> None:
         collector, endpoint = start_collector(work)
         try:
             for round_number in range(args.rounds):
-                for name in variants:
+                order = variants if round_number % 2 == 0 else variants[::-1]
+                for name in order:
                     result = measure(name, endpoint, args, script, work)
                     results[name].append(result)
                     print(
                         f"round {round_number + 1} {name:>29}: {result.requests_per_second:8.0f} req/s "
-                        f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                        f"CPU {result.cpu_us_per_request:5.0f} us/req  p50 {result.p50_ms:6.2f} ms  "
+                        f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
+                        f"load {result.load_average:.2f}",
                         flush=True,
                     )
         finally:
@@ -224,35 +236,45 @@ def main() -> None:
     report(results, args)
 
 
+def _median_range(values: list[float], digits: int = 2) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
 def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
-    medians = {
-        name: Result(
-            statistics.median(r.requests_per_second for r in runs),
-            statistics.median(r.p50_ms for r in runs),
-            statistics.median(r.p99_ms for r in runs),
-            sum(r.errors for r in runs),
-            sum(r.requests for r in runs),
-            statistics.median(r.cpu_us_per_request for r in runs),
-        )
-        for name, runs in results.items()
-    }
-    baseline = medians.get("uninstrumented")
-    print(f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds, medians")
+    """Per variant: medians over rounds; ratios are per round against that round's baseline."""
+    baseline = results.get("uninstrumented")
+    loads = [r.load_average for runs in results.values() for r in runs]
     print(
-        f"{'variant':>29} {'req/s':>8} {'ratio':>6} {'CPU us/req':>10} {'CPU ratio':>9} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>8} {'errors':>6}"
+        f"\nwrk -t1 -c{args.connections}, {args.seconds}s x {args.rounds} rounds; medians over rounds "
+        f"(range). 1-min load average during the runs: median {statistics.median(loads):.2f}, "
+        f"{min(loads):.2f}-{max(loads):.2f}"
     )
-    for name, result in medians.items():
-        ratio = result.requests_per_second / baseline.requests_per_second if baseline else float("nan")
-        cpu_ratio = baseline.cpu_us_per_request / result.cpu_us_per_request if baseline else float("nan")
-        added = result.p99_ms - baseline.p99_ms if baseline else float("nan")
+    print(
+        f"{'variant':>29} {'req/s':>6} {'ratio':>16} {'CPU us/req':>10} {'CPU ratio':>16} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>7} {'errors':>6}"
+    )
+    for name, runs in results.items():
+        rps = statistics.median(r.requests_per_second for r in runs)
+        cpu = statistics.median(r.cpu_us_per_request for r in runs)
+        p50 = statistics.median(r.p50_ms for r in runs)
+        p99 = statistics.median(r.p99_ms for r in runs)
+        errors = sum(r.errors for r in runs)
+        if baseline:
+            pairs = list(zip(runs, baseline, strict=True))
+            ratio = _median_range([r.requests_per_second / b.requests_per_second for r, b in pairs])
+            cpu_ratio = _median_range([b.cpu_us_per_request / r.cpu_us_per_request for r, b in pairs])
+            added = f"{statistics.median(r.p99_ms - b.p99_ms for r, b in pairs):7.2f}"
+        else:
+            ratio = cpu_ratio = added = "-"
         print(
-            f"{name:>29} {result.requests_per_second:8.0f} {ratio:6.2f} {result.cpu_us_per_request:10.0f} "
-            f"{cpu_ratio:9.2f} {result.p50_ms:7.2f} {result.p99_ms:7.2f} {added:8.2f} {result.errors:6d}"
+            f"{name:>29} {rps:6.0f} {ratio:>16} {cpu:10.0f} {cpu_ratio:>16} "
+            f"{p50:7.2f} {p99:7.2f} {added:>7} {errors:6d}"
         )
     print(
-        "ratio: throughput relative to uninstrumented. CPU ratio: uninstrumented CPU per request over "
-        "this variant's (the serving core's share of the work, robust to load on the other core)."
+        "ratio: throughput relative to the same round's uninstrumented run. CPU ratio: "
+        "uninstrumented CPU per request over this variant's (the serving core's share of the "
+        "work, robust to load on the other core). +p99: this variant's p99 minus the same "
+        "round's uninstrumented p99."
     )
 
 

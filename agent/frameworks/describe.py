@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from modeltel.agent import capture
 from modeltel.agent.model_call import ModelCall
 from modeltel.agent.model_inputs import describe_rows
 from modeltel.agent.model_outputs import Outputs, describe_outputs, from_raw_scores
@@ -42,6 +43,10 @@ def model_call(
     if outputs is None:
         _log.debug("modeltel: %s of %s returned nothing per row", method, type(model).__name__)
         return None
+    if capture.call_mode.get() == capture.OUTPUTS_ONLY:  # no row will be recorded
+        predictions = outputs.predictions
+        return ModelCall(method, [], None, len(predictions), predictions, outputs.probabilities,
+                         outputs.scores, objective)  # fmt: skip
     inputs = describe_rows(model, data, outputs=len(outputs.predictions), column_names=column_names)
     if inputs is None or inputs.rows != len(outputs.predictions):
         _log.debug(

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from modeltel.agent import capture
-from modeltel.agent.capture import Describe
+from modeltel.agent.capture import Describe, call_mode
 
 _log = logging.getLogger("modeltel.agent")
 MARK = "__modeltel_wrapped__"
@@ -51,7 +51,7 @@ def wrap_function(function: Callable[..., Any], method: str, describe: Describe)
 
     @functools.wraps(function)
     def observed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if _quiet.get():
+        if call_mode.get() or _quiet.get():  # inside an observed call, or the library's own work
             return function(self, *args, **kwargs)
         return capture.observe(self, method, function, (self, *args), kwargs, describe)
 

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from modeltel.agent import settings
 from modeltel.agent.request_context import RequestState, current_request
 from modeltel.agent.telemetry import pipeline as pipelines
-from modeltel.agent.telemetry.spans import RecordingSpan, start_span, trace_sampling_bound
+from modeltel.agent.telemetry.spans import RecordingSpan, start_span
 from modeltel.semconv import PREDICTION_ID_HEADER
 
 _log = logging.getLogger("modeltel.agent")
@@ -46,23 +46,31 @@ def _route(scope: dict[str, Any]) -> str | None:
 
 
 class TelemetryMiddleware:
-    """Outermost middleware: it sees the status the error middleware sends on a crash."""
+    """Outermost middleware: it sees the status the error middleware sends on a crash.
+
+    Every request passes here, sampled or not, so the path is kept short: the metric
+    attributes of each (method, scheme, status, route, error) are built once and reused, and
+    an unsampled request gets a ``NonRecordingSpan`` and no attributes at all.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._metric_attributes: dict[tuple, tuple[tuple[str, Any], ...]] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        pipeline = pipelines.current()
+        pipeline = pipelines._pipeline or pipelines.current()
         if pipeline is None:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         method = scope.get("method", "_OTHER")
-        method = method if method in _HTTP_METHODS else "_OTHER"
-        carrier = _carrier(scope.get("headers") or [])
+        if method not in _HTTP_METHODS:
+            method = "_OTHER"
+        headers = scope.get("headers")
+        carrier = _carrier(headers) if headers else None
         parent_context = propagate.extract(carrier) if carrier else None
         parent = trace.get_current_span(parent_context).get_span_context() if parent_context else None
         attributes = {
@@ -74,10 +82,8 @@ class TelemetryMiddleware:
             method, parent, SpanKind.SERVER, attributes, pipeline.put_span, pipeline.trace_bound
         )
         state = RequestState()
-        if parent is None or not parent.is_valid:
-            agent_settings = settings.current()
-            if trace_sampling_bound(agent_settings.sample_rate) == pipeline.trace_bound:
-                state.trace_kept = span.get_span_context().trace_flags.sampled
+        if pipeline.traces_follow_predictions and (parent is None or not parent.is_valid):
+            state.trace_kept = type(span) is RecordingSpan
         request_token = current_request.set(state)
         context_token = context.attach(trace.set_span_in_context(span, parent_context))
         status = 500
@@ -97,7 +103,7 @@ class TelemetryMiddleware:
             await self.app(scope, receive, send_with_status)
         except BaseException as error:
             error_type = type(error).__qualname__
-            if isinstance(span, RecordingSpan):
+            if type(span) is RecordingSpan:
                 span.record_exception(error)
             raise
         finally:
@@ -108,33 +114,46 @@ class TelemetryMiddleware:
                 current_request.reset(request_token)
                 span.end()
 
-    @staticmethod
     def _finish(
-        pipeline: Any, span: Any, scope: dict, method: str, status: int, error: str | None, started: float
+        self, pipeline: Any, span: Any, scope: dict, method: str, status: int, error: str | None, start: float
     ) -> None:
         try:
             route = _route(scope)
             if error is None and status >= 500:
                 error = str(status)
-            metric = (
-                ("http.request.method", method),
-                ("url.scheme", scope.get("scheme", "http")),
-                ("http.response.status_code", status),
-                ("http.route", route),
-                ("error.type", error),
-            )
-            if route is None or error is None:
-                metric = tuple(pair for pair in metric if pair[1] is not None)
-            span_context = span.get_span_context()
-            ids = (
-                (span_context.trace_id, span_context.span_id) if span_context.trace_flags.sampled else (0, 0)
-            )
-            pipeline.instruments.http_duration.record(time.perf_counter() - started, metric, *ids)
-            if span.is_recording():
+            scheme = scope.get("scheme", "http")
+            key = (method, scheme, status, route, error)
+            metric = self._metric_attributes.get(key)
+            if metric is None:
+                metric = _metric_attributes(method, scheme, status, route, error)
+                if len(self._metric_attributes) < _MAX_METRIC_KEYS:  # routes and statuses are few
+                    self._metric_attributes[key] = metric
+            if type(span) is RecordingSpan:
+                pipeline.instruments.http_duration.record(
+                    time.perf_counter() - start, metric, span.trace_id, span.span_id
+                )
                 span.set_attributes(dict(metric))
                 if route is not None:
                     span.update_name(f"{method} {route}")
                 if error is not None:
                     span.set_status(StatusCode.ERROR)
+            else:
+                pipeline.instruments.http_duration.record(time.perf_counter() - start, metric)
         except Exception:
             _log.exception("modeltel could not record a request")
+
+
+_MAX_METRIC_KEYS = 4096
+
+
+def _metric_attributes(
+    method: str, scheme: str, status: int, route: str | None, error: str | None
+) -> tuple[tuple[str, Any], ...]:
+    metric = (
+        ("http.request.method", method),
+        ("url.scheme", scheme),
+        ("http.response.status_code", status),
+        ("http.route", route),
+        ("error.type", error),
+    )
+    return tuple(pair for pair in metric if pair[1] is not None)

@@ -61,9 +61,9 @@ def _wrap_endpoint_runner() -> None:
         state = current_request.get()
         if state is not None:
             try:
-                state.body_models.extend(
-                    value for value in values.values() if hasattr(type(value), "model_fields")
-                )
+                for value in values.values():
+                    if hasattr(type(value), "__pydantic_fields__"):  # a pydantic v2 model
+                        state.body_models.append(value)
             except Exception:
                 _log.debug("modeltel could not read the request models", exc_info=True)
         return await original(dependant=dependant, values=values, is_coroutine=is_coroutine)

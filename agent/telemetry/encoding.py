@@ -1,18 +1,16 @@
 """Batches of agent records as OTLP export requests (the opentelemetry-proto messages)."""
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from modeltel.agent.telemetry.log_wire import LogWriter
+from modeltel.agent.telemetry.span_wire import SpanWriter
 from modeltel.agent.telemetry.spans import SpanRecord
 
 
@@ -49,51 +47,32 @@ class Origin:
     resource: Resource
     scope: InstrumentationScope
     log_writer: LogWriter
+    span_writer: SpanWriter
 
     @classmethod
     def create(cls, resource_attributes: Mapping[str, Any], scope_name: str, scope_version: str) -> "Origin":
         resource = Resource(attributes=key_values(resource_attributes))
         scope = InstrumentationScope(name=scope_name, version=scope_version)
-        writer = LogWriter(resource.SerializeToString(), scope.SerializeToString(), YIELD_EVERY)
-        return cls(resource, scope, writer)
+        resource_bytes, scope_bytes = resource.SerializeToString(), scope.SerializeToString()
+        return cls(
+            resource,
+            scope,
+            LogWriter(resource_bytes, scope_bytes, YIELD_EVERY),
+            SpanWriter(resource_bytes, scope_bytes, YIELD_EVERY),
+        )
 
 
 def encode_spans(records: Sequence[SpanRecord], origin: Origin) -> bytes:
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    resource_spans.resource.CopyFrom(origin.resource)
-    scope_spans = resource_spans.scope_spans.add()
-    scope_spans.scope.CopyFrom(origin.scope)
-    add = scope_spans.spans.add
-    for index, record in enumerate(records):
-        if index % YIELD_EVERY == YIELD_EVERY - 1:
-            time.sleep(0)
-        span = add(
-            trace_id=record.trace_id.to_bytes(16, "big"),
-            span_id=record.span_id.to_bytes(8, "big"),
-            name=record.name,
-            kind=record.kind,
-            start_time_unix_nano=record.start_ns,
-            end_time_unix_nano=record.end_ns,
-            attributes=key_values(record.attributes),
-        )
-        if record.parent_span_id:
-            span.parent_span_id = record.parent_span_id.to_bytes(8, "big")
-        if record.status_code:
-            span.status.CopyFrom(Status(code=record.status_code, message=record.status_message))
-        if record.events:
-            for name, timestamp, attributes in record.events:
-                span.events.add(name=name, time_unix_nano=timestamp, attributes=key_values(attributes))
-    return request.SerializeToString()
+    return origin.span_writer.encode(records)
 
 
-@dataclass(slots=True)
-class LogEvent:
-    """One event record (a prediction or a label) as the export thread encodes it."""
+class LogEvent(NamedTuple):
+    """One event record (a prediction or a label) as the export thread encodes it. A tuple,
+    so a batch's records are built without a Python-level constructor call each."""
 
     time_ns: int
     event_name: str
-    body: str
+    body: str | bytes  # JSON text (UTF-8 bytes are accepted too)
     attributes: list[KeyValue]  # shared by the records of one model: built once, never mutated
     record_id: tuple[str, str] | None  # (attribute key, id) of this record alone
     trace_id: int

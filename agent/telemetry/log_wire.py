@@ -18,30 +18,11 @@ from collections.abc import Iterable, Sequence
 
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from modeltel.agent.telemetry.wire import field, string_key_value, varint
+
 _FIXED64_TIMES = struct.Struct("<BQBQ").pack  # time_unix_nano (1) and observed_time_unix_nano (11)
 _SEVERITY_INFO = b"\x10\x09" + b"\x1a\x04INFO"  # severity_number (2) = 9, severity_text (3)
 _TRACE_FLAGS = b"\x45\x01\x00\x00\x00"  # flags (8), fixed32: sampled
-
-
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def string_key_value(key: str, value: str) -> bytes:
-    """A ``KeyValue`` with a string ``AnyValue``, serialized."""
-    return field(1, key.encode()) + field(2, field(1, value.encode()))
 
 
 class LogWriter:
@@ -53,6 +34,7 @@ class LogWriter:
         self._yield_every = yield_every
         self._attributes: dict[int, tuple[Sequence[KeyValue], bytes]] = {}
         self._event_names: dict[str, bytes] = {}
+        self._id_prefixes: dict[tuple[str, int], bytes] = {}
 
     def _constant(self, attributes: Sequence[KeyValue], event_name: str) -> bytes:
         cached = self._attributes.get(id(attributes))
@@ -64,23 +46,42 @@ class LogWriter:
             name = self._event_names[event_name] = field(12, event_name.encode())
         return _SEVERITY_INFO + name + cached[1]
 
+    def _record_id(self, key: str, value: str) -> bytes:
+        """The id attribute: everything before the value's bytes depends only on the key and
+        the value's length (32 for every prediction id), so it is encoded once."""
+        data = value.encode()
+        prefix = self._id_prefixes.get((key, len(data)))
+        if prefix is None:
+            encoded = field(6, string_key_value(key, value))
+            prefix = self._id_prefixes[(key, len(data))] = encoded[: len(encoded) - len(data)]
+        return prefix + data
+
     def encode(self, records: Iterable) -> bytes:
         """``records`` are ``encoding.LogEvent``s; returns a serialized ExportLogsServiceRequest."""
         parts = [self._scope_field]
         append = parts.append
         yield_every = self._yield_every
+        last_attributes, last_event, constant = None, "", b""
         for index, record in enumerate(records):
             if index % yield_every == yield_every - 1:
                 time.sleep(0)  # let the request path run: this thread shares its GIL
-            body = record.body.encode()
-            any_value = b"\x0a" + varint(len(body)) + body
+            body = record.body
+            if type(body) is str:
+                body = body.encode()
+            size = len(body)
+            # AnyValue.string_value (1); bodies are mostly 128 B to 16 KiB: a two-byte length
+            any_value = (b"\x0a" + bytes(((size & 0x7F) | 0x80, size >> 7)) if 0x80 <= size < 0x4000
+                         else b"\x0a" + varint(size)) + body  # fmt: skip
+            attributes, event_name = record.attributes, record.event_name
+            if attributes is not last_attributes or event_name != last_event:  # mostly: the same model
+                constant = self._constant(attributes, event_name)
+                last_attributes, last_event = attributes, event_name
             pieces = [
-                _FIXED64_TIMES(0x09, record.time_ns, 0x59, record.time_ns),
-                self._constant(record.attributes, record.event_name),
+                _FIXED64_TIMES(0x09, record.time_ns, 0x59, record.time_ns), constant,
                 b"\x2a", varint(len(any_value)), any_value,
             ]  # fmt: skip
             if record.record_id is not None:
-                pieces.append(field(6, string_key_value(*record.record_id)))
+                pieces.append(self._record_id(*record.record_id))
             if record.trace_id:
                 pieces += (_TRACE_FLAGS, b"\x4a\x10", record.trace_id.to_bytes(16, "big"),
                            b"\x52\x08", record.span_id.to_bytes(8, "big"))  # fmt: skip

@@ -31,15 +31,26 @@ SHUTDOWN_FLUSH_S = 5.0
 
 
 class Pipeline:
-    def __init__(self, resource_attributes: dict[str, Any], trace_sample_rate: float) -> None:
+    def __init__(
+        self,
+        resource_attributes: dict[str, Any],
+        trace_sample_rate: float,
+        prediction_sample_rate: float | None = None,
+    ) -> None:
         settings = queue_settings()
         self.settings = settings
+        self._max_batch = settings.max_batch
         self.exports = {signal: signal_export(signal) for signal in ("traces", "metrics", "logs")}
         self.origin = Origin.create(resource_attributes, SCOPE, __version__)
         self.spans: BoundedQueue[SpanRecord] = BoundedQueue(settings.max_spans)
         self.logs: BoundedQueue[LogEvent] = BoundedQueue(settings.max_logs)
         self.trace_bound = trace_sampling_bound(trace_sample_rate) if self.exports["traces"].enabled else 0
         self.logs_enabled = self.exports["logs"].enabled
+        # Traces the agent starts here are sampled at the prediction rate: prediction ids can
+        # then be drawn to share their request's decision (modeltel.agent.sampling).
+        self.traces_follow_predictions = prediction_sample_rate is not None and self.trace_bound == (
+            trace_sampling_bound(prediction_sample_rate)
+        )
         self._export_failed: dict[Signal, int] = {"traces": 0, "logs": 0, "metrics": 0}
         self.instruments: Instruments = create_instruments(self.dropped)
         self._transports: dict[Signal, Transport] = {}
@@ -52,14 +63,23 @@ class Pipeline:
     # -- producers (request path) --------------------------------------------------------
 
     def put_span(self, record: SpanRecord) -> None:
-        if self.spans.put(record) and len(self.spans) >= self.settings.max_batch and not self._wake.is_set():
+        if self.spans.put(record) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
-        self._ensure_thread()
+        if self._thread is None:
+            self._ensure_thread()
 
     def put_log(self, record: LogEvent) -> None:
-        if self.logs.put(record) and len(self.logs) >= self.settings.max_batch and not self._wake.is_set():
+        if self.logs.put(record) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
-        self._ensure_thread()
+        if self._thread is None:
+            self._ensure_thread()
+
+    def put_logs(self, records: list[LogEvent]) -> None:
+        """A batch's records at once (one bound check, one wake-up check)."""
+        if self.logs.put_many(records) >= self._max_batch and not self._wake.is_set():
+            self._wake.set()
+        if self._thread is None:
+            self._ensure_thread()
 
     def dropped(self) -> dict[tuple[str, str], int]:
         return {
@@ -192,7 +212,10 @@ def _build() -> Pipeline:
     from modeltel.agent.providers import process_resource
 
     runtime.ensure_providers()  # the SDK's global providers, for spans and logs the application makes
-    pipeline = Pipeline(dict(process_resource().attributes), settings.current().traces_sample_rate)
+    agent_settings = settings.current()
+    pipeline = Pipeline(
+        dict(process_resource().attributes), agent_settings.traces_sample_rate, agent_settings.sample_rate
+    )
     pipeline.start()
     return pipeline
 

@@ -17,12 +17,28 @@ class BoundedQueue(Generic[T]):
         self.maxsize = maxsize
         self.dropped = 0
 
-    def put(self, item: T) -> bool:
-        if len(self._items) >= self.maxsize:
+    def put(self, item: T) -> int:
+        """The queue's length with ``item`` in it, or 0 when it was refused (queue full)."""
+        items = self._items
+        size = len(items)
+        if size >= self.maxsize:
             self.dropped += 1
-            return False
-        self._items.append(item)
-        return True
+            return 0
+        items.append(item)
+        return size + 1
+
+    def put_many(self, items: list[T]) -> int:
+        """As many of ``items`` as fit, in order; the rest are refused and counted. Returns
+        the queue's length afterwards. One length check for a batch, not one per item."""
+        queued = self._items
+        room = self.maxsize - len(queued)
+        if room >= len(items):
+            queued.extend(items)
+        else:
+            room = max(room, 0)
+            queued.extend(items[:room])
+            self.dropped += len(items) - room
+        return len(queued)
 
     def take(self, limit: int) -> list[T]:
         """Up to ``limit`` items, oldest first; only the export thread takes."""

@@ -60,13 +60,17 @@ _OTLP_KIND = {
     SpanKind.CONSUMER: 5,
 }
 _OTLP_STATUS = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
+# The same, keyed by the members' ids: hashing an Enum member is a Python-level call, and
+# every span ends with these two lookups.
+_OTLP_KIND_BY_ID = {id(kind): value for kind, value in _OTLP_KIND.items()}
+_OTLP_STATUS_BY_ID = {id(status): value for status, value in _OTLP_STATUS.items()}
 
 
 class RecordingSpan(Span):
     """A sampled span that hands itself to ``sink`` (a bounded queue's ``put``) when ended."""
 
     __slots__ = ("_attributes", "_context", "_ended", "_events", "_kind", "_name", "_parent", "_sink",
-                 "_start", "_status", "_status_message")  # fmt: skip
+                 "_start", "_status", "_status_message", "span_id", "trace_id")  # fmt: skip
 
     def __init__(
         self,
@@ -80,6 +84,8 @@ class RecordingSpan(Span):
     ) -> None:
         self._name = name
         self._context = context
+        # The ids again as plain slots: SpanContext's are properties, read on every record.
+        self.trace_id, self.span_id = context.trace_id, context.span_id
         self._parent = parent_span_id
         self._kind = kind
         self._attributes = attributes
@@ -152,15 +158,15 @@ class RecordingSpan(Span):
         self._ended = True
         self._sink(
             SpanRecord(
-                self._context.trace_id,
-                self._context.span_id,
+                self.trace_id,
+                self.span_id,
                 self._parent,
                 self._name,
-                _OTLP_KIND.get(self._kind, 1),
+                _OTLP_KIND_BY_ID.get(id(self._kind), 1),
                 self._start,
                 end_time or time.time_ns(),
                 self._attributes,
-                _OTLP_STATUS[self._status],
+                _OTLP_STATUS_BY_ID[id(self._status)],
                 self._status_message,
                 self._events,
             )

@@ -75,6 +75,15 @@ class DriftConfig(ComponentConfig):
     exemplar_samples: int = Field(
         default=32, ge=0, description="Records per flush whose trace ids are kept for the most-shifted bins."
     )
+    segment_by: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Record attributes or features whose values get their own drift windows "
+        "(resolved like the performance processor's segment_by).",
+    )
+    max_segment_values: int = Field(
+        default=20, ge=1, le=1000, description="Distinct values per segment attribute before '_other'."
+    )
     settings: dict[str, float] = Field(default_factory=dict, description="DriftSettings overrides.")
 
     @model_validator(mode="after")
@@ -83,6 +92,8 @@ class DriftConfig(ComponentConfig):
             raise ValueError("long_window must be at least window")
         if self.persistence_k > self.persistence_m:
             raise ValueError("persistence_k must be at most persistence_m")
+        if len(set(self.segment_by)) != len(self.segment_by):
+            raise ValueError("segment_by names must be distinct")
         self.drift_settings()  # unknown or invalid settings fail at load time
         return self
 

@@ -10,14 +10,20 @@ OpenMetrics allows them only on counters and histogram buckets.
 ``modeltel_drift_view_seconds{view, window}`` says which ``window`` value is which view
 (``view="window"``: the tumbling window and its persistence alarms; ``view="long_view"``), so
 alert rules can select the persistence alarms without knowing the configured lengths.
+
+With ``segment_by``, the per-feature and per-model gauges also carry the series of each
+segment's stream, with two more labels, ``segment`` (the attribute) and ``segment_value``, in
+the same family; the model's own series keep exactly their labels (no empty ``segment``).
 ``modeltel_feature_quality_issue{issue}`` carries the engine's calibrated quality verdicts
 (drift/quality.py), one series per issue kind, so alerts need no hand-set ratio thresholds.
 """
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import Metric
 
 from modeltel.collector.exemplars import trace_exemplar
 from modeltel.collector.processors.drift.windows import WindowResult
@@ -25,6 +31,8 @@ from modeltel.collector.processors.drift.windows import WindowResult
 FEATURE = ["ml_model_name", "ml_model_version", "feature", "window"]
 MODEL = ["ml_model_name", "ml_model_version", "window"]
 STREAM = ["ml_model_name", "ml_model_version"]
+SEGMENT = ["segment", "segment_value"]
+Segment = tuple[str, str] | None  # (attribute, value) of a segment's stream; None: the model's
 # Every issue kind drift/quality.py can flag; each published as 0 or 1 per feature and view.
 QUALITY_ISSUES = (
     "missing_ratio",
@@ -37,34 +45,57 @@ QUALITY_ISSUES = (
 )
 
 
+class SegmentedGauge:
+    """One gauge family with two label sets: the model streams' series, and the segment
+    streams' with ``segment`` and ``segment_value`` added (one family on /metrics)."""
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
+        self.whole = Gauge(name, documentation, labels, registry=None)
+        self.segmented = Gauge(name, documentation, [*labels, *SEGMENT], registry=None)
+
+    def labels(self, *values: str, segment: Segment = None) -> Gauge:
+        return self.whole.labels(*values) if segment is None else self.segmented.labels(*values, *segment)
+
+    def describe(self) -> list[Metric]:
+        return self.whole.describe()
+
+    def collect(self) -> list[Metric]:
+        (family,) = self.whole.collect()
+        for segmented in self.segmented.collect():
+            family.samples.extend(segmented.samples)
+        return [family]
+
+
 @dataclass(frozen=True)
 class DriftMetrics:
-    score: Gauge
-    threshold: Gauge
-    drift: Gauge
-    missing: Gauge
-    out_of_range: Gauge
-    new_category: Gauge
-    type_error: Gauge
-    absent: Gauge
-    unexpected: Gauge
-    share: Gauge
-    dataset: Gauge
-    multivariate_score: Gauge
-    multivariate: Gauge
-    prediction: Gauge
+    score: SegmentedGauge
+    threshold: SegmentedGauge
+    drift: SegmentedGauge
+    missing: SegmentedGauge
+    out_of_range: SegmentedGauge
+    new_category: SegmentedGauge
+    type_error: SegmentedGauge
+    absent: SegmentedGauge
+    unexpected: SegmentedGauge
+    share: SegmentedGauge
+    dataset: SegmentedGauge
+    multivariate_score: SegmentedGauge
+    multivariate: SegmentedGauge
+    prediction: SegmentedGauge
     drift_windows: Counter
     windows: Counter
     records: Counter
     late: Counter
     invalid: Counter
     view_seconds: Gauge
-    quality_issue: Gauge
+    quality_issue: SegmentedGauge
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> "DriftMetrics":
-        def gauge(name: str, doc: str, labels: list[str] = FEATURE) -> Gauge:
-            return Gauge(name, doc, labels, registry=registry)
+        def gauge(name: str, doc: str, labels: list[str] = FEATURE) -> SegmentedGauge:
+            family = SegmentedGauge(name, doc, labels)
+            registry.register(family)
+            return family
 
         return cls(
             score=gauge(
@@ -134,49 +165,50 @@ class DriftMetrics:
                 ["view", "window"],
                 registry=registry,
             ),
-            quality_issue=Gauge(
+            quality_issue=gauge(
                 "modeltel_feature_quality_issue",
                 "1 when the engine's calibrated test flagged this data-quality issue in the window.",
                 [*FEATURE, "issue"],
-                registry=registry,
             ),
         )
 
     def publish(
-        self, model: str, version: str, label: str, result: WindowResult, dataset_share: float | None
-    ) -> None:
+        self, model: str, version: str, label: str, result: WindowResult, dataset_share: float | None,
+        segment: Segment = None,
+    ) -> None:  # fmt: skip
         """Set every gauge of one view from its latest result. With ``dataset_share`` the model
         verdicts come from the persistence alarms (window view), else from the report (long view)."""
         report = result.report
+        model_labels = (model, version, label)
         for feature in report.features:
             labels = (model, version, feature.name, label)
             if feature.tested and feature.score is not None and math.isfinite(feature.score):
-                self.score.labels(*labels).set(feature.score)
-                self.threshold.labels(*labels).set(feature.threshold)
-            self.drift.labels(*labels).set(float(result.alarms.get(feature.name, False)))
+                self.score.labels(*labels, segment=segment).set(feature.score)
+                self.threshold.labels(*labels, segment=segment).set(feature.threshold)
+            self.drift.labels(*labels, segment=segment).set(float(result.alarms.get(feature.name, False)))
             quality = feature.quality
-            self.missing.labels(*labels).set(quality.missing_ratio)
+            self.missing.labels(*labels, segment=segment).set(quality.missing_ratio)
             if quality.out_of_range_ratio is not None:
-                self.out_of_range.labels(*labels).set(quality.out_of_range_ratio)
+                self.out_of_range.labels(*labels, segment=segment).set(quality.out_of_range_ratio)
             if quality.new_category_ratio is not None:
-                self.new_category.labels(*labels).set(quality.new_category_ratio)
-            self.type_error.labels(*labels).set(quality.type_error_ratio)
-            self.absent.labels(*labels).set(float(quality.absent))
-        self.unexpected.labels(model, version, label).set(len(report.unexpected_features))
+                self.new_category.labels(*labels, segment=segment).set(quality.new_category_ratio)
+            self.type_error.labels(*labels, segment=segment).set(quality.type_error_ratio)
+            self.absent.labels(*labels, segment=segment).set(float(quality.absent))
+        self.unexpected.labels(*model_labels, segment=segment).set(len(report.unexpected_features))
         share = result.drift_share
-        self.share.labels(model, version, label).set(share)
+        self.share.labels(*model_labels, segment=segment).set(share)
         outputs = [f for f in report.features if f.role in ("prediction", "score")]
         if dataset_share is not None:
             dataset = share >= dataset_share
             prediction = any(result.alarms.get(f.name, False) for f in outputs)
         else:
             dataset, prediction = report.dataset_drift, report.prediction_drift
-        self.dataset.labels(model, version, label).set(float(dataset))
-        self.prediction.labels(model, version, label).set(float(prediction))
+        self.dataset.labels(*model_labels, segment=segment).set(float(dataset))
+        self.prediction.labels(*model_labels, segment=segment).set(float(prediction))
         if report.multivariate is not None:
             if math.isfinite(report.multivariate.score):
-                self.multivariate_score.labels(model, version, label).set(report.multivariate.score)
-            self.multivariate.labels(model, version, label).set(float(report.multivariate.drifted))
+                self.multivariate_score.labels(*model_labels, segment=segment).set(report.multivariate.score)
+            self.multivariate.labels(*model_labels, segment=segment).set(float(report.multivariate.drifted))
 
     def count_drifted(self, model: str, version: str, result: WindowResult) -> None:
         """One increment per drifted column of a closed window, with a trace from its most-shifted bin."""
@@ -191,11 +223,13 @@ class DriftMetrics:
         self.view_seconds.labels("window", window).set(window_seconds)
         self.view_seconds.labels("long_view", long_view).set(long_seconds)
 
-    def publish_quality_issues(self, model: str, version: str, label: str, result: WindowResult) -> None:
+    def publish_quality_issues(
+        self, model: str, version: str, label: str, result: WindowResult, segment: Segment = None
+    ) -> None:
         """One 0/1 series per tested feature and issue kind, so an issue's absence is visible too."""
         for feature in result.report.features:
             flagged = set(feature.quality.issues)
             for issue in QUALITY_ISSUES:
-                self.quality_issue.labels(model, version, feature.name, label, issue).set(
+                self.quality_issue.labels(model, version, feature.name, label, issue, segment=segment).set(
                     float(issue in flagged)
                 )

@@ -23,6 +23,7 @@ from modeltel.collector.processors.drift.config import DriftConfig, format_durat
 from modeltel.collector.processors.drift.metrics import DriftMetrics
 from modeltel.collector.processors.drift.records import Rows, decode_batch
 from modeltel.collector.processors.drift.references import Bootstrap, load_profiles
+from modeltel.collector.processors.drift.segments import SegmentStreams
 from modeltel.collector.processors.drift.windows import ModelStream, WindowResult
 from modeltel.collector.signals import Signal
 from modeltel.drift import Profile
@@ -42,6 +43,7 @@ class DriftProcessor:
         self.profiles: dict[Key, Profile] = {}
         self.streams: dict[Key, ModelStream] = {}
         self.bootstraps: dict[Key, Bootstrap] = {}
+        self.segments: dict[Key, SegmentStreams] = {}  # with segment_by: each stream's segments
         self._metrics: DriftMetrics | None = None
         self._last_warning: dict[str, float] = {}
         self._timer: asyncio.Task | None = None
@@ -63,7 +65,10 @@ class DriftProcessor:
         host.add_route(
             status.PREFIX,
             status.handler(
-                lambda: self.streams.values(), lambda: self.bootstraps.values(), self._dataset_share
+                lambda: self.streams.values(),
+                lambda: self.bootstraps.values(),
+                self._dataset_share,
+                self.segments.get,
             ),
         )
         self._timer = asyncio.create_task(self._tick_forever())
@@ -89,18 +94,22 @@ class DriftProcessor:
     def observe(self, batch: ExportLogsServiceRequest, background: bool = False) -> None:
         """Count the batch's prediction records; windows it closes are evaluated here, or
         with ``background`` (on the event loop) in the evaluation thread."""
-        decoded = decode_batch(batch)
+        decoded = decode_batch(batch, self._config.segment_by)
         self.ingest(decoded.groups, decoded.invalid, background)
 
     def ingest(self, groups: dict[Key, Rows], invalid: Tally[str], background: bool = False) -> None:
         """Add decoded rows: one ``WindowCounts.add`` per (stream, window) of the batch."""
         metrics = self._metrics
         assert metrics is not None
-        for (model, version), rows in groups.items():
-            stream = self._stream(model, version, rows, invalid)
-            if stream is None:
+        for (model, version), group in groups.items():
+            found = self._stream(model, version, group, invalid)
+            if found is None:
                 continue
+            stream, rows = found
             done = stream.add(rows)
+            segments = self.segments.get((model, version))
+            if segments is not None and done.windowed:
+                segments.add(rows, done)
             if done.windowed:
                 metrics.records.labels(model, version, "windowed").inc(done.windowed)
             if done.late:
@@ -110,22 +119,22 @@ class DriftProcessor:
             self._close_due(stream, background=background)
         self._count_invalid(invalid)
 
-    def _stream(self, model: str, version: str, rows: Rows, invalid: Tally[str]) -> ModelStream | None:
-        """The stream of (model, version), or None while its reference is still being collected
-        (``rows`` then went into the reference, or were counted as unusable)."""
+    def _stream(
+        self, model: str, version: str, rows: Rows, invalid: Tally[str]
+    ) -> tuple[ModelStream, Rows] | None:
+        """The stream of (model, version) and the rows it is to window, or None while its
+        reference is still being collected (``rows`` then went into the reference, or were
+        counted as unusable)."""
         key = (model, version)
         stream = self.streams.get(key)
         if stream is not None:
-            return stream
+            return stream, rows
         if len(self.streams) + len(self.bootstraps) >= self._config.max_models and key not in self.bootstraps:
             invalid["too_many_models"] += len(rows)
             return None
         profile = self.profiles.get(key)
         if profile is not None:
-            stream = self.streams[key] = ModelStream(
-                model, version, profile, "profile", self._config, self._now
-            )
-            return stream
+            return self._new_stream(key, profile, "profile"), rows
         if self._config.bootstrap_records == 0:
             invalid["no_profile"] += len(rows)
             return None
@@ -152,16 +161,16 @@ class DriftProcessor:
             invalid["reference_unbuildable"] += len(rows) - taken
             return None
         self.profiles[key] = profile
-        stream = self.streams[key] = ModelStream(
-            model, version, profile, "bootstrap", self._config, self._now
-        )
         rest = rows.tail(taken)
-        if len(rest):
-            done = stream.add(rest)
-            self._metrics.records.labels(model, version, "windowed").inc(done.windowed)
-            if done.late:
-                self._metrics.late.labels(model, version).inc(done.late)
-        return None
+        stream = self._new_stream(key, profile, "bootstrap")
+        return (stream, rest) if len(rest) else None
+
+    def _new_stream(self, key: Key, profile: Profile, source: str) -> ModelStream:
+        """A model stream (and, with ``segment_by``, its segments' streams), registered."""
+        stream = self.streams[key] = ModelStream(*key, profile, source, self._config, self._now)
+        if self._config.segment_by:
+            self.segments[key] = SegmentStreams(stream, self._config, self._now)
+        return stream
 
     def _now(self) -> int:
         return self.clock()
@@ -183,6 +192,9 @@ class DriftProcessor:
         """Close the stream's windows the watermark has passed. Evaluating one costs tens of
         milliseconds per model (more when small windows are resampled), so ``background`` runs
         it in the one evaluation thread (in order, off the event loop) and publishes when done."""
+        segments = self.segments.get((stream.model, stream.version)) if stream.segment is None else None
+        for segment in segments or ():
+            self._close_due(segment, now_ns, background)
         for start in stream.due(now_ns):
             window = stream.take(start)
             if background:
@@ -193,7 +205,8 @@ class DriftProcessor:
             else:
                 self._publish(stream, *stream.conclude(start, window))
         if stream.rejected:
-            self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
+            if stream.segment is None:  # a segment's rows were counted with its model's
+                self._count_invalid(Tally({"columns_inconsistent": stream.rejected}))
             stream.rejected = 0
 
     def _published(
@@ -209,13 +222,14 @@ class DriftProcessor:
     def _publish(self, stream: ModelStream, window: WindowResult, long: WindowResult) -> None:
         metrics = self._metrics
         assert metrics is not None
-        model, version = stream.model, stream.version
-        metrics.windows.labels(model, version).inc()
-        metrics.publish(model, version, self._window_label, window, self._dataset_share)
-        metrics.publish(model, version, self._long_label, long, None)
-        metrics.publish_quality_issues(model, version, self._window_label, window)
-        metrics.publish_quality_issues(model, version, self._long_label, long)
-        metrics.count_drifted(model, version, window)
+        model, version, segment = stream.model, stream.version, stream.segment
+        metrics.publish(model, version, self._window_label, window, self._dataset_share, segment)
+        metrics.publish(model, version, self._long_label, long, None, segment)
+        metrics.publish_quality_issues(model, version, self._window_label, window, segment)
+        metrics.publish_quality_issues(model, version, self._long_label, long, segment)
+        if segment is None:  # the counters stay per model (docs: "Segments")
+            metrics.windows.labels(model, version).inc()
+            metrics.count_drifted(model, version, window)
 
     def tick(self, now_ns: int | None = None, background: bool = False) -> None:
         """Close what the wall clock says is over; checkpoint when due."""
@@ -241,8 +255,9 @@ class DriftProcessor:
                 {
                     **stream.state(),
                     "profile": stream.profile.to_json() if stream.source == "bootstrap" else None,
+                    "segments": segments.state() if (segments := self.segments.get(key)) else None,
                 }
-                for stream in self.streams.values()
+                for key, stream in self.streams.items()
             ],
             "bootstraps": [
                 {"model": b.model, "version": b.version, **b.state()} for b in self.bootstraps.values()
@@ -292,8 +307,16 @@ class DriftProcessor:
             raise ValueError("its profile is no longer in profiles_dir")
         stream = ModelStream(*key, profile, source, self._config, self._now)
         stream.restore(saved)
+        segments = SegmentStreams(stream, self._config, self._now) if self._config.segment_by else None
+        if segments is not None and saved.get("segments"):
+            segments.restore(saved["segments"])
         self.streams[key] = stream
-        if stream.last_long is not None:
-            assert self._metrics is not None
-            self._metrics.publish(*key, self._long_label, stream.last_long, None)
-            self._metrics.publish_quality_issues(*key, self._long_label, stream.last_long)
+        if segments is not None:
+            self.segments[key] = segments
+        assert self._metrics is not None
+        for restored in [stream, *(segments or ())]:
+            if restored.last_long is not None:
+                self._metrics.publish(*key, self._long_label, restored.last_long, None, restored.segment)
+                self._metrics.publish_quality_issues(
+                    *key, self._long_label, restored.last_long, restored.segment
+                )

@@ -11,7 +11,7 @@ Bad records are counted by reason, never raised.
 import math
 import time
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from modeltel.collector.prediction_records import prediction_records, string_value
+from modeltel.collector.segment_values import batch_segments
 from modeltel.semconv import ATTR_SAMPLE_RATE
 
 _UNUSABLE = frozenset({"body_not_json_string", "body_not_json", "features_missing"})
@@ -33,6 +34,8 @@ class Rows:
     weights: list[float] = field(default_factory=list)
     trace_ids: list[bytes] = field(default_factory=list)
     texts: list[bytes] = field(default_factory=list)  # the JSON body of each record
+    # per segment_by attribute, each record's raw value (before the cap); empty when unsegmented
+    segments: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -45,7 +48,10 @@ class Rows:
 
     def tail(self, start: int) -> "Rows":
         """The rows from position ``start`` on."""
-        return Rows(self.times[start:], self.weights[start:], self.trace_ids[start:], self.texts[start:])
+        return Rows(
+            self.times[start:], self.weights[start:], self.trace_ids[start:], self.texts[start:],
+            {name: values[start:] for name, values in self.segments.items()},
+        )  # fmt: skip
 
 
 @dataclass
@@ -73,8 +79,10 @@ def _weight_of(serialized: bytes | None) -> float | None:
     return sample_weight(None if kind is None else getattr(value, kind))
 
 
-def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
-    """Prediction rows per (model, version); other events are ignored, bad records counted."""
+def decode_batch(batch: ExportLogsServiceRequest, segment_by: Sequence[str] = ()) -> DecodedBatch:
+    """Prediction rows per (model, version); other events are ignored, bad records counted.
+    With ``segment_by``, each row also carries its value of every segment attribute
+    (``batch_segments``: the record attribute, else the feature, as the performance processor)."""
     records = prediction_records(batch)
     invalid: Tally[str] = Tally()
     n = len(records)
@@ -91,6 +99,7 @@ def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
     rates = [a.get(ATTR_SAMPLE_RATE) for a in records.attributes]
     weight_of_rate = {rate: _weight_of(rate) for rate in set(rates)}  # each distinct value once
     now = time.time_ns()
+    segments = batch_segments(segment_by, records.attributes, records.texts()) if segment_by else {}
     groups: dict[tuple[str, str], Rows] = {}
     for model_version, group in positions.items():
         picked = _pick(group)
@@ -101,7 +110,10 @@ def decode_batch(batch: ExportLogsServiceRequest) -> DecodedBatch:
         times = picked(records.times)
         if 0 in times:
             times = [t or now for t in times]  # neither event nor observed time: arrival
-        groups[model_version] = Rows(times, weights, picked(records.trace_ids), picked(records.texts()))
+        groups[model_version] = Rows(
+            times, weights, picked(records.trace_ids), picked(records.texts()),
+            {name: picked(values) for name, values in segments.items()},
+        )  # fmt: skip
     return DecodedBatch(groups, invalid)
 
 

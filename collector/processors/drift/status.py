@@ -2,6 +2,8 @@
 
 ``GET /api/v1/models`` lists every (model, version) stream; ``GET /api/v1/models/{model}``
 (optionally ``?version=``) returns each matching stream's latest window and long-view reports.
+With ``segment_by``, each stream also lists its segments' streams (``segments``): the same
+figures per (segment attribute, value), in the summary and with their reports in the detail.
 """
 
 from collections.abc import Callable, Iterable
@@ -10,15 +12,26 @@ from typing import Any
 from aiohttp import web
 
 from modeltel.collector.processors.drift.references import Bootstrap
+from modeltel.collector.processors.drift.segments import SegmentStreams
 from modeltel.collector.processors.drift.windows import ModelStream
 
 PREFIX = "/api/v1/models"
+
+
+Segments = Callable[[tuple[str, str]], SegmentStreams | None]
+
+
+def _segment_labels(stream: ModelStream) -> dict[str, str]:
+    if stream.segment is None:
+        return {}
+    return {"segment": stream.segment[0], "segment_value": stream.segment[1]}
 
 
 def summary(stream: ModelStream, dataset_share: float) -> dict[str, Any]:
     last = stream.last_window
     long = stream.last_long
     return {
+        **_segment_labels(stream),
         "model": stream.model,
         "version": stream.version,
         "reference": stream.source,
@@ -55,21 +68,39 @@ def detail(stream: ModelStream, dataset_share: float) -> dict[str, Any]:
     }
 
 
+def with_segments(
+    stream: ModelStream, segments: Segments, describe: Callable[[ModelStream], dict[str, Any]]
+) -> dict[str, Any]:
+    """``describe(stream)``, plus ``segments`` (each described alike) when the model is segmented."""
+    described = describe(stream)
+    found = segments((stream.model, stream.version))
+    if found is not None:
+        described["segments"] = [describe(s) for s in sorted(found, key=lambda s: s.segment or ("", ""))]
+    return described
+
+
 def handler(
     streams: Callable[[], Iterable[ModelStream]],
     bootstraps: Callable[[], Iterable[Bootstrap]],
     dataset_share: float,
+    segments: Segments = lambda key: None,
 ) -> Callable[[web.Request], Any]:
+    def brief(stream: ModelStream) -> dict[str, Any]:
+        return summary(stream, dataset_share)
+
+    def full(stream: ModelStream) -> dict[str, Any]:
+        return detail(stream, dataset_share)
+
     async def serve(request: web.Request) -> web.Response:
         model = request.match_info.get("tail", "")
         if not model:
-            listed = [summary(s, dataset_share) for s in streams()] + [
+            listed = [with_segments(s, segments, brief) for s in streams()] + [
                 bootstrap_summary(b) for b in bootstraps()
             ]
             return web.json_response({"models": listed})
         version = request.query.get("version")
         found = [
-            detail(s, dataset_share)
+            with_segments(s, segments, full)
             for s in streams()
             if s.model == model and (version is None or s.version == version)
         ]

@@ -71,6 +71,8 @@ class Ingested:
     windowed: int = 0
     late: int = 0
     future: int = 0
+    keep: np.ndarray | None = None  # per row: taken into a window (None: none was)
+    starts: np.ndarray | None = None  # per row: the start of its window, ns
 
 
 class ModelStream:
@@ -84,14 +86,21 @@ class ModelStream:
         source: str,
         config: DriftConfig,
         clock: Callable[[], int] = time.time_ns,
+        segment: tuple[str, str] | None = None,
+        parent: "ModelStream | None" = None,
     ) -> None:
         self.model, self.version, self.profile, self.source = model, version, profile, source
+        self.segment = segment  # (attribute, value) of a segment's stream; None: the whole model
+        self._parent = parent  # a segment's stream follows its model stream's watermark
         self._clock = clock  # wall clock in ns; it advances the watermark of quiet streams
         self._config = config
         self._settings = config.drift_settings()
         self._window_ns = round(config.window * NS)
         self._lateness_ns = round(config.allowed_lateness * NS)
-        self._builder = ColumnBuilder(profile, config.prediction_column, config.probability_prefix)
+        self._builder = (
+            parent._builder if parent is not None
+            else ColumnBuilder(profile, config.prediction_column, config.probability_prefix)
+        )  # fmt: skip
         self.open: dict[int, OpenWindow] = {}
         self.closed: deque[tuple[int, WindowCounts]] = deque()
         self.max_event_ns: int | None = None
@@ -106,6 +115,8 @@ class ModelStream:
         self.lock = threading.Lock()  # closed windows and rules, shared with the evaluation thread
 
     def watermark(self, now_ns: int | None = None) -> float:
+        if self._parent is not None:  # so a segment's windows close with its model's
+            return self._parent.watermark(now_ns)
         if self.max_event_ns is None:
             return -np.inf
         now_ns = self._clock() if now_ns is None else now_ns
@@ -125,6 +136,17 @@ class ModelStream:
         keep = ~(late | future)
         if not keep.any():
             return result
+        result.windowed = self.place(rows, keep, starts)
+        result.keep, result.starts = keep, starts
+        newest = int(times[keep].max())
+        if self.max_event_ns is None or newest > self.max_event_ns:
+            self.max_event_ns, self.max_event_wall_ns = newest, now
+        return result
+
+    def place(self, rows: Rows, keep: np.ndarray, starts: np.ndarray) -> int:
+        """Queue the ``keep`` rows in their windows (``starts``: each row's window); lateness is
+        decided by the caller (:meth:`add`, or a segment's model stream). Returns rows placed."""
+        placed = 0
         for start in np.unique(starts[keep]).tolist():
             positions = np.flatnonzero(keep & (starts == start))
             window = self.open.get(start)
@@ -133,11 +155,8 @@ class ModelStream:
             window.pending.extend(rows, None if positions.size == len(rows) else positions.tolist())
             if len(window.pending) >= self._config.flush_records:
                 self._flush(window)
-            result.windowed += positions.size
-        newest = int(times[keep].max())
-        if self.max_event_ns is None or newest > self.max_event_ns:
-            self.max_event_ns, self.max_event_wall_ns = newest, now
-        return result
+            placed += positions.size
+        return placed
 
     def _flush(self, window: OpenWindow) -> None:
         """Count the window's pending rows with one ``WindowCounts.add`` (refused rows: ``rejected``)."""

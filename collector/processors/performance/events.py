@@ -5,7 +5,8 @@ The records come from the batch's shared lean decode
 ``predictions`` and ``drift`` processors in the default pipeline), not from a second walk of the
 protobuf batch. Per ``modeltel.prediction``: model, version, id, time, sample rate, the
 configured segment attributes, and from the body only ``prediction`` and ``probabilities``
-(msgspec skips ``features`` unless a segment needs a feature); per ``modeltel.label``: id, time
+(msgspec skips ``features``; segment values are read as the drift processor reads them,
+:func:`modeltel.collector.segment_values.batch_segments`); per ``modeltel.label``: id, time
 and the body's ``label`` (docs/semconv.md). Ids, times and sample rates are read per batch
 (one hex decode of all ids, one decode per distinct rate); only the body decode and the value
 check are per record. Records that cannot be used are counted by reason and never raised; the
@@ -26,17 +27,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from modeltel.collector.prediction_records import LabelRecords, body_text, prediction_records, string_value
 from modeltel.collector.processors.drift.records import sample_weight
 from modeltel.collector.processors.performance.label_values import Scalar, prediction_id_bytes, scalar_value
-from modeltel.drift.columns import category_key
-from modeltel.performance.segments import MISSING
+from modeltel.collector.segment_values import any_value, batch_segments
 from modeltel.semconv import ATTR_PREDICTION_ID, ATTR_SAMPLE_RATE
-
-_NO_FEATURES = msgspec.Raw(b"")
 
 
 class _PredictionBody(msgspec.Struct):
     prediction: Any = None
     probabilities: Any = None
-    features: msgspec.Raw = _NO_FEATURES
 
 
 class _LabelBody(msgspec.Struct):
@@ -45,7 +42,6 @@ class _LabelBody(msgspec.Struct):
 
 _decode_prediction = msgspec.json.Decoder(_PredictionBody).decode
 _decode_label = msgspec.json.Decoder(_LabelBody).decode
-_decode_any = msgspec.json.Decoder().decode
 
 _ID_HEAD = b"\x0a\x20"  # a serialized AnyValue holding a 32-character string_value
 _ID_SIZE = len(_ID_HEAD) + 32
@@ -78,22 +74,8 @@ class DecodedEvents:
     invalid: Tally[str]
 
 
-def segment_text(value: Any) -> str:
-    """A segment value as a label value: the drift engine's category text (``_missing`` for
-    null, NaN and non-scalars)."""
-    try:
-        key = category_key(value)
-    except TypeError:
-        return MISSING
-    return MISSING if key is None else key
-
-
 def _any_value(serialized: bytes | None) -> Any:
-    if serialized is None:
-        return None
-    value = AnyValue.FromString(serialized)
-    kind = value.WhichOneof("value")
-    return None if kind is None else getattr(value, kind)
+    return None if serialized is None else any_value(AnyValue.FromString(serialized))
 
 
 def _one_id(serialized: bytes | None) -> bytes | None:
@@ -217,11 +199,10 @@ def decode_events(batch: ExportLogsServiceRequest, segment_by: tuple[str, ...] =
     columns.predictions, not_scalar = _scalars([body.prediction for body in bodies])
     if not_scalar:
         invalid["prediction_not_scalar"] += not_scalar
-    if segment_by:
-        columns.segments = [
-            _segments(segment_by, attributes, body.features)
-            for attributes, body in zip(pick(records.attributes), bodies, strict=True)
-        ]
+    if segment_by:  # the same segments as the drift processor's, read the same way
+        by_name = batch_segments(segment_by, pick(records.attributes), pick(texts))
+        rows = zip(*(by_name[name] for name in segment_by), strict=True)
+        columns.segments = [dict(zip(segment_by, values, strict=True)) for values in rows]
     row_keys = pick(keys)
     if len(set(row_keys)) == 1:
         predictions[row_keys[0]] = columns
@@ -263,22 +244,3 @@ def _labels(records: LabelRecords, now_ms: int, invalid: Tally[str]) -> LabelEve
             else:
                 items.append((identifier, label, time_ms))
     return LabelEvents(items)
-
-
-def _segments(segment_by: tuple[str, ...], attributes, features: msgspec.Raw) -> dict[str, str]:
-    """Each segment's value: the record attribute of that name, else the feature of that name."""
-    values = {}
-    decoded: dict | None = None
-    for name in segment_by:
-        if name in attributes:
-            values[name] = segment_text(_any_value(attributes[name]))
-            continue
-        if decoded is None:
-            try:
-                decoded = _decode_any(features) if len(features) else {}
-            except msgspec.DecodeError:
-                decoded = {}
-            if not isinstance(decoded, dict):
-                decoded = {}
-        values[name] = segment_text(decoded.get(name))
-    return values

@@ -76,7 +76,11 @@ class PerformanceProcessor:
         directory = self._config.state_dir
         if directory is None:
             directory = self._temporary = Path(tempfile.mkdtemp(prefix="modeltel-performance-"))
-            _log.info("performance: no state_dir, join store in %s (removed at shutdown)", directory)
+            _log.warning(
+                "performance: no state_dir, so predictions waiting for labels live in %s and are lost "
+                "at shutdown; set processors.performance.state_dir to keep them across restarts",
+                directory,
+            )
         path = state_file(directory, self._id)
         config = self._config
         self.store = await self._write(

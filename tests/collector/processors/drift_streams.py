@@ -1,10 +1,14 @@
 """Seeded prediction streams and reference profiles for the drift processor's tests."""
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
+from modeltel.agent.telemetry.encoding import any_value
 from modeltel.drift import Profile, build_profile
 from tests.collector.otlp_batches import logs_request, prediction_record
 
@@ -51,8 +55,10 @@ def batch(
     tag: int = 1,
     sample_rate: float | None = None,
     overrides: dict[int, dict] | None = None,
+    attributes: Sequence[dict[str, Any]] | None = None,
 ) -> ExportLogsServiceRequest:
-    """One OTLP logs request, a record per row; ``overrides`` replaces features of some rows."""
+    """One OTLP logs request, a record per row; ``overrides`` replaces features of some rows,
+    ``attributes`` adds record attributes per row (str, int, float or bool values)."""
     records = []
     for i in range(len(times)):
         features = {name: data[name][i] for name in [*NUMERIC, "city"]}
@@ -69,4 +75,6 @@ def batch(
                 probabilities={"0": data["proba_0"][i], "1": data["proba_1"][i]},
             )
         )
+        for key, value in (attributes[i] if attributes is not None else {}).items():
+            records[-1].attributes.append(KeyValue(key=key, value=any_value(value)))
     return logs_request(records)
