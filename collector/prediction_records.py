@@ -8,7 +8,8 @@ read, so the batch's wire bytes are decoded a second time into a lean *view*
 serialized AnyValue, the body as its serialized AnyValue). :func:`prediction_records` keeps the
 result for the batch object during its pipeline call (a context variable, like
 ``wire.serialized``), so the second processor reads it for free. Body checks are done lazily,
-once, and only for records with a model.
+once, and only for records with a model. The same pass keeps the ``modeltel.label`` records
+(:class:`LabelRecords`) for the performance processor.
 
 The body check (:func:`text_problem`) uses msgspec Structs: the whole text is validated and no
 Python objects are built for the features. Whatever msgspec refuses is classified by the orjson
@@ -27,7 +28,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from modeltel.collector import wire
-from modeltel.semconv import ATTR_EVENT_NAME, ATTR_MODEL_NAME, ATTR_MODEL_VERSION, PREDICTION_EVENT
+from modeltel.semconv import (
+    ATTR_EVENT_NAME,
+    ATTR_MODEL_NAME,
+    ATTR_MODEL_VERSION,
+    LABEL_EVENT,
+    PREDICTION_EVENT,
+)
 
 # the body contract --------------------------------------------------------------------------
 
@@ -170,6 +177,18 @@ def string_value(serialized: bytes | None) -> str:
 
 
 @dataclass
+class LabelRecords:
+    """The batch's ``modeltel.label`` records (the performance processor's), read in the same pass."""
+
+    attributes: list = field(default_factory=list)  # per record: key -> serialized AnyValue
+    times: list[int] = field(default_factory=list)  # time_unix_nano, else observed, else 0
+    bodies: list[bytes] = field(default_factory=list)  # serialized AnyValue
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+
+@dataclass
 class PredictionRecords:
     """The batch's ``modeltel.prediction`` records as parallel lists, in batch order.
 
@@ -182,6 +201,7 @@ class PredictionRecords:
     times: list[int]  # time_unix_nano, else observed_time_unix_nano, else 0
     trace_ids: list[bytes]
     bodies: list[bytes]
+    labels: LabelRecords = field(default_factory=LabelRecords)
     _texts: list[bytes | None] | None = field(default=None, repr=False)
     _problems: list[str | None] | None = field(default=None, repr=False)
 
@@ -208,45 +228,59 @@ class PredictionRecords:
 def _from_view(payload: bytes) -> PredictionRecords:
     view = _RequestView.FromString(payload)
     attributes, times, trace_ids, bodies = [], [], [], []
+    labels = LabelRecords()
     for resource_logs in view.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:  # only C-level reads and appends per record
                 event_name = record.event_name
                 attribute_map = record.attributes
-                if event_name != PREDICTION_EVENT and (
-                    event_name or string_value(attribute_map.get(ATTR_EVENT_NAME)) != PREDICTION_EVENT
-                ):
-                    continue
+                if event_name != PREDICTION_EVENT:
+                    event_name = event_name or string_value(attribute_map.get(ATTR_EVENT_NAME))
+                    if event_name == LABEL_EVENT:
+                        time_ns = record.time_unix_nano or record.observed_time_unix_nano
+                        _add_label(labels, attribute_map, time_ns, record.body)
+                    if event_name != PREDICTION_EVENT:
+                        continue
                 attributes.append(attribute_map)
                 times.append(record.time_unix_nano or record.observed_time_unix_nano)
                 trace_ids.append(record.trace_id)
                 bodies.append(record.body)
-    return _records(attributes, times, trace_ids, bodies)
+    return _records(attributes, times, trace_ids, bodies, labels)
+
+
+def _add_label(labels: LabelRecords, attributes, time_ns: int, body: bytes) -> None:
+    labels.attributes.append(attributes)
+    labels.times.append(time_ns)
+    labels.bodies.append(body)
 
 
 def _from_decoded(batch: ExportLogsServiceRequest) -> PredictionRecords:
     """The same lists read from the decoded batch (slower: a wrapper per field read)."""
     attributes, times, trace_ids, bodies = [], [], [], []
+    labels = LabelRecords()
     for resource_logs in batch.resource_logs:
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:
                 attribute_map = {a.key: a.value.SerializeToString() for a in record.attributes}
                 event_name = record.event_name or string_value(attribute_map.get(ATTR_EVENT_NAME))
+                time_ns = record.time_unix_nano or record.observed_time_unix_nano
+                if event_name == LABEL_EVENT:
+                    _add_label(labels, attribute_map, time_ns, record.body.SerializeToString())
                 if event_name != PREDICTION_EVENT:
                     continue
                 attributes.append(attribute_map)
-                times.append(record.time_unix_nano or record.observed_time_unix_nano)
+                times.append(time_ns)
                 trace_ids.append(record.trace_id)
                 bodies.append(record.body.SerializeToString())
-    return _records(attributes, times, trace_ids, bodies)
+    return _records(attributes, times, trace_ids, bodies, labels)
 
 
 def _records(
-    attributes: list, times: list[int], trace_ids: list[bytes], bodies: list[bytes]
+    attributes: list, times: list[int], trace_ids: list[bytes], bodies: list[bytes], labels: LabelRecords
 ) -> PredictionRecords:
     models = [a.get(ATTR_MODEL_NAME) for a in attributes]
     versions = [a.get(ATTR_MODEL_VERSION) for a in attributes]
-    return PredictionRecords(attributes, models, versions, times, trace_ids, bodies)
+    return PredictionRecords(attributes, models, versions, times, trace_ids, bodies, labels)
 
 
 _last: ContextVar[tuple[ExportLogsServiceRequest, PredictionRecords] | None] = ContextVar(

@@ -30,8 +30,45 @@ def _valid(matrix: np.ndarray) -> np.ndarray:
     return np.isfinite(matrix).all(axis=1) & (matrix >= 0).all(axis=1) & (matrix <= 1).all(axis=1)
 
 
+def _rows_of_numbers(matrix: np.ndarray) -> tuple[list[bytes | None], int]:
+    """Each row of a float64 matrix as float32 bytes (None when not probabilities)."""
+    valid = _valid(matrix)
+    data = matrix.astype(np.float32).tobytes()
+    size = matrix.shape[1] * 4
+    rows: list[bytes | None] = [data[start : start + size] for start in range(0, len(data), size)]
+    if not valid.all():
+        for position in np.flatnonzero(~valid).tolist():
+            rows[position] = None
+    return rows, int((~valid).sum())
+
+
+def _same_classes_batch(store: JoinStore, stream: Stream, rows: list[Any]) -> np.ndarray | None:
+    """The batch as one float64 matrix when every row is an object of numbers naming the
+    stream's classes in its order (the agent's form; new classes are added first), else None."""
+    if not rows or set(map(type, rows)) != {dict}:
+        return None
+    orders = set(map(tuple, rows))
+    if len(orders) != 1:
+        return None
+    (order,) = orders
+    if not order:
+        return None
+    new = [name for name in order if name not in stream.index]
+    if new:
+        store.add_classes(stream, new)
+    if list(order) != stream.classes:
+        return None
+    values = list(chain.from_iterable(map(dict.values, rows)))
+    if not set(map(type, values)) <= _NUMBER_TYPES:  # numpy would take True or parse "0.2"
+        return None
+    return np.array(values, dtype=np.float64).reshape(len(rows), len(order))
+
+
 def encode_probabilities(store: JoinStore, stream: Stream, rows: list[Any]) -> tuple[list[bytes | None], int]:
     """Per row the float32 bytes (or None), and how many rows had unusable probabilities."""
+    matrix = _same_classes_batch(store, stream, rows)
+    if matrix is not None:  # the usual batch: numpy for all of it, no per-row checks
+        return _rows_of_numbers(matrix)
     encoded: list[bytes | None] = [None] * len(rows)
     names: dict[str, None] = {}
     same_order: list[int] = []
@@ -58,15 +95,9 @@ def encode_probabilities(store: JoinStore, stream: Stream, rows: list[Any]) -> t
         if not set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:  # numpy would parse "0.2"
             others += same_order
         else:
-            matrix = np.array(values, dtype=np.float64)
-            valid = _valid(matrix)
-            data = matrix.astype(np.float32).tobytes()
-            size = width * 4
-            for row, (position, ok) in enumerate(zip(same_order, valid.tolist(), strict=True)):
-                if ok:
-                    encoded[position] = data[row * size : (row + 1) * size]
-                else:
-                    invalid += 1
+            same_rows, invalid = _rows_of_numbers(np.array(values, dtype=np.float64))
+            for position, row in zip(same_order, same_rows, strict=True):
+                encoded[position] = row
     for position in others:
         probabilities = rows[position]
         vector = np.zeros(width, dtype=np.float64)

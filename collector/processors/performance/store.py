@@ -4,7 +4,15 @@ Why SQLite: labels arrive hours or weeks after their predictions, so the pairs m
 restarts; one embedded file needs no server, commits a batch atomically, and a second
 connection reads consistent snapshots (WAL) while the first writes. Every write commits
 before the batch that carried it is acknowledged, so an acknowledged prediction or label
-survives SIGTERM and kill -9 (``fsync: false`` keeps it in the OS page cache: not power loss).
+survives SIGTERM and kill -9. ``fsync: false`` is ``synchronous=NORMAL``: WAL commits are in
+the OS page cache, so a power loss or kernel crash can roll back the last transactions before it
+(never corrupt the file); ``fsync: true`` (``synchronous=FULL``) syncs the WAL at every commit.
+
+Layout: ``predictions`` is a rowid table, so a batch appends at its end (rowids grow with
+arrival), with a unique index on the id (the duplicate check and the label lookups) and one on
+(stream, prediction time) for window reads. Expiry and size eviction walk rowid order, so there
+is no expiry index (measured: a WITHOUT ROWID table keyed by the random id plus an expiry index
+cost about half again as much CPU per insert; docs/performance.md).
 
 Rows are small: the prediction id as 16 bytes, a stream number (model, version), the
 prediction time in ms, the predicted value, probabilities as float32 bytes in the stream's
@@ -19,9 +27,12 @@ they differ), so replaying a batch of labels changes nothing.
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
+
+import numpy as np
 
 from modeltel.collector.processors.performance.label_values import Scalar
 from modeltel.drift.columns import category_key
@@ -33,14 +44,31 @@ CREATE TABLE IF NOT EXISTS streams (
 CREATE TABLE IF NOT EXISTS segment_sets (
     id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, value TEXT NOT NULL, UNIQUE (stream, value));
 CREATE TABLE IF NOT EXISTS predictions (
-    id BLOB PRIMARY KEY, stream INTEGER NOT NULL, time INTEGER NOT NULL, expires INTEGER NOT NULL,
-    predicted, proba BLOB, weight REAL, segment INTEGER, label, label_time INTEGER) WITHOUT ROWID;
+    id BLOB NOT NULL, stream INTEGER NOT NULL, time INTEGER NOT NULL, expires INTEGER NOT NULL,
+    predicted, proba BLOB, weight REAL, segment INTEGER, label, label_time INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS predictions_by_id ON predictions (id);
 CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (stream, time);
-CREATE INDEX IF NOT EXISTS predictions_by_expiry ON predictions (expires);
 CREATE TABLE IF NOT EXISTS pending_labels (
     id BLOB PRIMARY KEY, label NOT NULL, label_time INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending_labels (expires);
 """
+
+_LAYOUT = 1  # PRAGMA user_version of this schema; 0: the first layout (WITHOUT ROWID, expiry index)
+
+_FROM_FIRST_LAYOUT = (
+    """
+ALTER TABLE predictions RENAME TO predictions_first_layout;
+DROP INDEX IF EXISTS predictions_by_time;
+DROP INDEX IF EXISTS predictions_by_expiry;
+"""
+    + _SCHEMA
+    + """
+INSERT INTO predictions (id, stream, time, expires, predicted, proba, weight, segment, label, label_time)
+    SELECT id, stream, time, expires, predicted, proba, weight, segment, label, label_time
+    FROM predictions_first_layout ORDER BY expires;
+DROP TABLE predictions_first_layout;
+"""
+)
 
 _CHUNK = 900  # ids per IN (...) query, under SQLite's smallest variable limit (999)
 
@@ -133,6 +161,29 @@ def _connect(path: Path, fsync: bool) -> sqlite3.Connection:
     return connection
 
 
+def _create_or_upgrade(db: sqlite3.Connection) -> None:
+    """Create the tables, or rewrite a first-layout store's predictions into this layout (in
+    arrival order, one transaction: a crash during it leaves the old layout intact)."""
+    (layout,) = db.execute("PRAGMA user_version").fetchone()
+    exists = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'predictions'").fetchall()
+    if layout > _LAYOUT:
+        raise RuntimeError(f"join store layout {layout} is newer than this modeltel's ({_LAYOUT})")
+    if layout == _LAYOUT or not exists:
+        db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {_LAYOUT}; COMMIT;")
+        return
+    db.executescript(f"BEGIN IMMEDIATE; {_FROM_FIRST_LAYOUT} PRAGMA user_version = {_LAYOUT}; COMMIT;")
+
+
+def _in_id_order(rows: Iterable[tuple], ids: list[bytes]) -> list[tuple]:
+    """The rows sorted by id (stable: the first of duplicate ids stays first, so it is the one
+    kept), so the id index is walked left to right and a batch dirties fewer of its pages."""
+    rows = list(rows)
+    joined = b"".join(ids)
+    if not ids or len(joined) != 16 * len(ids):
+        return rows
+    return [rows[position] for position in np.frombuffer(joined, dtype="S16").argsort(kind="stable").tolist()]
+
+
 def _chunks(values: Sequence, size: int = _CHUNK):
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -160,7 +211,7 @@ class JoinStore:
         self.path = path
         self._fsync = fsync
         self._db = _connect(path, fsync)
-        self._db.executescript(_SCHEMA)
+        _create_or_upgrade(self._db)
         self._prediction_ttl = prediction_ttl_s
         self._label_ttl = label_ttl_s
         self._max_predictions = max_predictions
@@ -250,8 +301,8 @@ class JoinStore:
                 "INSERT OR IGNORE INTO predictions"
                 " (id, stream, time, expires, predicted, proba, weight, segment)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                zip(rows.ids, rows.streams, rows.times_ms, [expires] * len(rows), rows.predicted, rows.proba,
-                    rows.weights, rows.segments, strict=True),
+                _in_id_order(zip(rows.ids, rows.streams, rows.times_ms, [expires] * len(rows), rows.predicted,
+                                 rows.proba, rows.weights, rows.segments, strict=True), rows.ids),
             )  # fmt: skip
             outcome.inserted = db.total_changes - before
             outcome.duplicates = len(rows) - outcome.inserted
@@ -285,13 +336,25 @@ class JoinStore:
         return joins
 
     def _apply(
-        self, labels: list[tuple[bytes, Scalar, int]], where: dict[bytes, tuple[int, int]]
+        self,
+        labels: list[tuple[bytes, Scalar, int]],
+        where: dict[bytes, tuple[int, int]],
+        rowids: dict[bytes, int] | None = None,
     ) -> list[Join]:
-        """Set labels on predictions known to be unlabelled (``where``: their stream and time)."""
-        self._db.executemany(
-            "UPDATE predictions SET label = ?, label_time = ? WHERE id = ? AND label IS NULL",
-            [(label, label_time, prediction_id) for prediction_id, label, label_time in labels],
-        )
+        """Set labels on predictions known to be unlabelled (``where``: their stream and time;
+        ``rowids``: their rows, when known, so the update skips the id index)."""
+        if rowids is None:
+            self._db.executemany(
+                "UPDATE predictions SET label = ?, label_time = ? WHERE id = ? AND label IS NULL",
+                [(label, label_time, prediction_id) for prediction_id, label, label_time in labels],
+            )
+        else:
+            updates = [(rowids[i], label, label_time) for i, label, label_time in labels]
+            updates.sort(key=itemgetter(0))  # in table order: neighbouring rows share pages
+            self._db.executemany(
+                "UPDATE predictions SET label = ?2, label_time = ?3 WHERE rowid = ?1 AND label IS NULL",
+                updates,
+            )
         joins = []
         for prediction_id, _, label_time in labels:
             stream_id, time_ms = where[prediction_id]
@@ -316,14 +379,16 @@ class JoinStore:
         try:
             stored: dict[bytes, Scalar | None] = {}
             where: dict[bytes, tuple[int, int]] = {}
+            rowids: dict[bytes, int] = {}
             for chunk in _chunks(unique):
-                for prediction_id, label, stream_id, time_ms in db.execute(
-                    "SELECT id, label, stream, time FROM predictions"
+                for prediction_id, label, stream_id, time_ms, rowid in db.execute(
+                    "SELECT id, label, stream, time, rowid FROM predictions"
                     f" WHERE id IN ({_placeholders(len(chunk))})",
                     chunk,
                 ):
                     stored[prediction_id] = label
                     where[prediction_id] = (stream_id, time_ms)
+                    rowids[prediction_id] = rowid
             held: dict[bytes, Scalar] = {}
             unknown = [i for i in unique if i not in stored]
             if self.pending and unknown:
@@ -346,7 +411,7 @@ class JoinStore:
                 else:
                     statuses[position] = "pending"
                     to_hold.append(labels[position])
-            joins = self._apply(to_join, where) if to_join else []
+            joins = self._apply(to_join, where, rowids) if to_join else []
             evicted = 0
             if to_hold:
                 expires = round((self.clock() + self._label_ttl) * 1000)
@@ -366,15 +431,13 @@ class JoinStore:
         excess = self.predictions - self._max_predictions
         if excess <= 0:
             return 0
+        (last,) = self._db.execute(
+            "SELECT MAX(rowid) FROM (SELECT rowid FROM predictions ORDER BY rowid LIMIT ?)", (excess,)
+        ).fetchone()  # rowids grow with arrival: the oldest arrivals come first
         unlabelled = self._db.execute(
-            "SELECT COUNT(*) FROM (SELECT label FROM predictions ORDER BY expires LIMIT ?)"
-            " WHERE label IS NULL",
-            (excess,),
+            "SELECT COUNT(*) FROM predictions WHERE rowid <= ? AND label IS NULL", (last,)
         ).fetchone()[0]
-        self._db.execute(
-            "DELETE FROM predictions WHERE id IN (SELECT id FROM predictions ORDER BY expires LIMIT ?)",
-            (excess,),
-        )
+        self._db.execute("DELETE FROM predictions WHERE rowid <= ?", (last,))
         self.predictions -= excess
         self.awaiting -= unlabelled
         return excess
@@ -397,10 +460,16 @@ class JoinStore:
         expired = Expired()
         db.execute("BEGIN IMMEDIATE")
         try:
+            live = db.execute(
+                "SELECT rowid FROM predictions WHERE expires > ? ORDER BY rowid LIMIT 1", (now,)
+            ).fetchone()  # arrival order: everything before the first live row has expired
+            end = "" if live is None else f" AND rowid < {int(live[0])}"
             expired.unlabelled_predictions = db.execute(
-                "SELECT COUNT(*) FROM predictions WHERE expires <= ? AND label IS NULL", (now,)
+                f"SELECT COUNT(*) FROM predictions WHERE expires <= ? AND label IS NULL{end}", (now,)
             ).fetchone()[0]
-            expired.predictions = db.execute("DELETE FROM predictions WHERE expires <= ?", (now,)).rowcount
+            expired.predictions = db.execute(
+                f"DELETE FROM predictions WHERE expires <= ?{end}", (now,)
+            ).rowcount
             expired.labels = db.execute("DELETE FROM pending_labels WHERE expires <= ?", (now,)).rowcount
             db.execute("COMMIT")
         except BaseException:

@@ -3,6 +3,7 @@ predictions and held labels, TTL expiry of both, each counted; and the store's o
 behaviour on reopening (what a restart sees)."""
 
 import secrets
+import sqlite3
 import time
 from pathlib import Path
 
@@ -111,3 +112,74 @@ def test_segment_cap_survives_reopening(tmp_path: Path) -> None:
     assert [reopened.segment_values[i]["region"] for i in again] == ["_other", "us", "_other"]
     assert again[1] == first[1]
     reopened.close()
+
+
+def test_expiry_and_eviction_follow_arrival_order(tmp_path: Path) -> None:
+    """Without an expiry index, TTL and size bounds walk the rows in arrival (rowid) order."""
+    now = [1000.0]
+    store = JoinStore(tmp_path / "store.sqlite", 15, 3600, 25, 1000, clock=lambda: now[0])
+    arrivals = []
+    for seed, arrival in enumerate((0.0, 10.0, 20.0)):
+        now[0] = 1000.0 + arrival
+        batch, identifiers = rows(store, 10, seed=seed)
+        store.add_predictions(batch)
+        arrivals.append(identifiers)
+    assert store.predictions == 25  # the bound evicted the five oldest arrivals
+    statuses = store.add_labels([(i, 1, 0) for i in arrivals[0]]).statuses  # five of the first batch left
+    assert sorted(statuses) == ["joined"] * 5 + ["pending"] * 5
+    now[0] = 1026.0  # the first two batches are past their 15 s
+    expired = store.expire()
+    assert (expired.predictions, expired.unlabelled_predictions) == (15, 10)
+    assert store.add_labels([(i, 0, 0) for i in arrivals[2]]).statuses == ["joined"] * 10
+    assert (store.predictions, store.awaiting) == (10, 0)
+    store.close()
+
+
+_FIRST_LAYOUT = """
+CREATE TABLE streams (id INTEGER PRIMARY KEY, model TEXT NOT NULL, version TEXT NOT NULL,
+    classes TEXT NOT NULL DEFAULT '[]', UNIQUE (model, version));
+CREATE TABLE segment_sets (id INTEGER PRIMARY KEY, stream INTEGER NOT NULL, value TEXT NOT NULL,
+    UNIQUE (stream, value));
+CREATE TABLE predictions (id BLOB PRIMARY KEY, stream INTEGER NOT NULL, time INTEGER NOT NULL,
+    expires INTEGER NOT NULL, predicted, proba BLOB, weight REAL, segment INTEGER, label,
+    label_time INTEGER) WITHOUT ROWID;
+CREATE INDEX predictions_by_time ON predictions (stream, time);
+CREATE INDEX predictions_by_expiry ON predictions (expires);
+CREATE TABLE pending_labels (id BLOB PRIMARY KEY, label NOT NULL, label_time INTEGER NOT NULL,
+    expires INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX pending_by_expiry ON pending_labels (expires);
+INSERT INTO streams (id, model, version, classes) VALUES (1, 'm', '1', '["0","1"]');
+"""
+
+
+def test_store_of_the_first_layout_is_rewritten_with_its_rows(tmp_path: Path) -> None:
+    """A store written by the first release (WITHOUT ROWID, expiry index) opens with every
+    row, label and held label kept, and its oldest arrivals (by expiry) still evicted first."""
+    path = tmp_path / "store.sqlite"
+    rng = np.random.default_rng(3)
+    identifiers = [rng.bytes(16) for _ in range(6)]
+    first = sqlite3.connect(path)
+    first.executescript(_FIRST_LAYOUT)
+    first.executemany(
+        "INSERT INTO predictions (id, stream, time, expires, predicted, label, label_time)"
+        " VALUES (?, 1, ?, ?, 1, ?, ?)",
+        [(i, 100 + n, 10_000_000 - n, 1 if n % 2 else None, 200 if n % 2 else None)
+         for n, i in enumerate(identifiers)],
+    )  # fmt: skip  # expiry descending: the last id is the oldest arrival
+    first.execute("INSERT INTO pending_labels VALUES (?, 0, 5, 9999999999999)", (bytes(16),))
+    first.commit()
+    first.close()
+
+    store = JoinStore(path, 3600, 3600, 5, 1000)
+    assert (store.predictions, store.awaiting, store.pending) == (6, 3, 1)
+    assert store._db.execute("PRAGMA user_version").fetchone() == (1,)
+    stream = store.streams[("m", "1")]
+    assert stream.classes == ["0", "1"]
+    statuses = store.add_labels([(identifiers[0], 1, 300), (identifiers[1], 0, 300)]).statuses
+    assert statuses == ["joined", "conflicting_duplicate"]
+    late = NewPredictions([bytes(16)], [stream.id], [50], [0], [None], [None], [None])
+    outcome = store.add_predictions(late)  # the held label joins; the bound of 5 evicts one
+    assert (len(outcome.joins), outcome.evicted) == (1, 2)
+    kept = {row[0] for row in store._db.execute("SELECT id FROM predictions")}
+    assert identifiers[5] not in kept and identifiers[4] not in kept and bytes(16) in kept
+    store.close()
