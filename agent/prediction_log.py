@@ -15,6 +15,7 @@ from modeltel.agent.record_body import JSON_OPTIONS, encode_body_bytes, json_fal
 from modeltel.agent.request_context import RequestState
 from modeltel.agent.telemetry.encoding import LogEvent, key_values
 from modeltel.agent.telemetry.pipeline import Pipeline
+from modeltel.agent.telemetry.spans import RecordingSpan
 from modeltel.semconv import (
     ATTR_MODEL_NAME,
     ATTR_MODEL_VERSION,
@@ -43,7 +44,9 @@ def model_attributes(name: str, version: str | None, rate: float) -> list[KeyVal
     return key_values(attributes)
 
 
-def _ids(context: SpanContext | None) -> tuple[int, int]:
+def _ids(context: SpanContext | RecordingSpan | None) -> tuple[int, int]:
+    if type(context) is RecordingSpan:  # sampled, its ids in slots
+        return context.trace_id, context.span_id
     if context is not None and context.is_valid and context.trace_flags.sampled:
         return context.trace_id, context.span_id
     return 0, 0
@@ -56,7 +59,7 @@ def emit_predictions(
     rows: Any,
     predictions: Sequence[Any],
     probabilities: Sequence[Any] | None,
-    context: SpanContext | None,
+    context: SpanContext | RecordingSpan | None,
     request: RequestState | None,
     time_ns: int,
     ids: list[str] | None = None,

@@ -21,7 +21,7 @@ def feature_mapping(features: Any) -> dict[str, Any]:
     A mapping or pydantic model names its own; so does a pandas Series (its index) or a
     one-row DataFrame (its columns). Sequences and numpy rows are named ``f0..fN``.
     """
-    if isinstance(features, Mapping):
+    if type(features) is dict or isinstance(features, Mapping):  # the first test skips an ABC check
         return dict(features)
     model_dump = getattr(features, "model_dump", None)
     if callable(model_dump):

@@ -12,10 +12,10 @@ import logging
 import time
 from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from modeltel.agent import settings
+from modeltel.agent import settings, trace_context
 from modeltel.agent.request_context import RequestState, current_request
 from modeltel.agent.telemetry import pipeline as pipelines
 from modeltel.agent.telemetry.spans import RecordingSpan, start_span
@@ -84,8 +84,10 @@ class TelemetryMiddleware:
         state = RequestState()
         if pipeline.traces_follow_predictions and (parent is None or not parent.is_valid):
             state.trace_kept = type(span) is RecordingSpan
+        state.span = span
+        state.context = trace_context.with_span(span, parent_context)
         request_token = current_request.set(state)
-        context_token = context.attach(trace.set_span_in_context(span, parent_context))
+        context_token = trace_context.attach(state.context)
         status = 500
         error_type: str | None = None
 
@@ -110,7 +112,7 @@ class TelemetryMiddleware:
             try:
                 self._finish(pipeline, span, scope, method, status, error_type, started)
             finally:
-                context.detach(context_token)
+                trace_context.detach(context_token)
                 current_request.reset(request_token)
                 span.end()
 
