@@ -91,10 +91,10 @@ def _record_on_pipeline(
     request = current_request.get()
     span = trace_context.current_span(request)
     ids = emit_predictions(
-        pipeline, _identity(model, version), list(features), [list(features.values())], [prediction],
+        pipeline, _identity(model, version), (), None, [prediction],
         None if probabilities is None else [probabilities],
         span if type(span) is RecordingSpan else span.get_span_context(),
-        request, timestamp_ns, ids=None if prediction_id is None else [prediction_id],
+        request, timestamp_ns, ids=None if prediction_id is None else [prediction_id], mappings=[features],
     )  # fmt: skip
     if request is not None:
         request.prediction_ids.extend(ids)
