@@ -7,7 +7,8 @@ Variants, each a fresh single-worker uvicorn process serving ``examples/iris_ser
   traces, metrics and logs to a running modeltel collector;
 - ``modeltel-100%`` / ``modeltel-10%``: ``MODELTEL_ENABLED=1`` with traces, metrics and feature
   logs to the same collector, ``MODELTEL_SAMPLE_RATE`` 1 and 0.1;
-- ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint.
+- ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint;
+- ``modeltel-100%-gc-freeze`` (not in the default list): 100% with ``MODELTEL_GC_FREEZE=1``.
 
 The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
 serving core loses. On a shared machine throughput drifts by tens of percent from minute to
@@ -142,6 +143,8 @@ def variant_command(name: str, port: int, collector: str) -> tuple[list[str], di
             "MODELTEL_SAMPLE_RATE": rate,
             "MODELTEL_MODEL_NAME": "iris-classifier",
         }
+        if name.endswith("gc-freeze"):
+            env["MODELTEL_GC_FREEZE"] = "1"
     return ["taskset", "-c", SERVER_CPU, *uvicorn], env
 
 

@@ -8,6 +8,7 @@ its exemplars carry the trace id. When the request made predictions their ids go
 the ``x-modeltel-prediction-id`` response header.
 """
 
+import gc
 import logging
 import time
 from typing import Any
@@ -56,6 +57,7 @@ class TelemetryMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._metric_attributes: dict[tuple, tuple[tuple[str, Any], ...]] = {}
+        self._first_request = True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -65,6 +67,9 @@ class TelemetryMiddleware:
         if pipeline is None:
             await self.app(scope, receive, send)
             return
+        if self._first_request:
+            self._first_request = False
+            _freeze_start_up_objects()
         started = time.perf_counter()
         method = scope.get("method", "_OTHER")
         if method not in _HTTP_METHODS:
@@ -146,6 +151,20 @@ class TelemetryMiddleware:
 
 
 _MAX_METRIC_KEYS = 4096
+
+
+def _freeze_start_up_objects() -> None:
+    """With ``MODELTEL_GC_FREEZE`` on: at the first request the application has loaded (its
+    model, its imports), so what exists now lives as long as the process. Frozen, those
+    objects are no longer walked by every full collection (128-252 ms here for ~177,000
+    objects). Each process does it at its own first request, so a forked worker freezes
+    what it holds, not only what the master held."""
+    try:
+        if settings.current().gc_freeze:
+            gc.collect()
+            gc.freeze()
+    except Exception:
+        _log.exception("modeltel could not freeze the start-up objects")
 
 
 def _metric_attributes(
