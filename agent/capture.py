@@ -15,7 +15,7 @@ spans the application starts inside ``predict`` still join the request's trace c
 import logging
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -112,6 +112,7 @@ class _ModelLabels:
             attributes += (("ml.model.version", identity.version),)
         self.attributes = attributes
         self.by_class = _classes_by_identity.setdefault(identity, {})
+        _labels_by_attributes[attributes] = self
 
     def class_attributes(self, label: str) -> Attributes:
         by_class = self.by_class
@@ -124,25 +125,35 @@ class _ModelLabels:
                 found = by_class[label] = (*self.attributes, ("ml.model.predicted_class", label))
         return found
 
-    def counts(self, item: tuple[Sequence[Any], bool]) -> list[tuple[Attributes, int]]:
-        """Predictions by predicted class (run when the counter folds, off the request path);
-        regression values get no class label. ``item`` is (predictions, classified)."""
-        predictions, classified = item
-        if not predictions:
-            return []
-        if not classified and not isinstance(predictions[0], (str, bool, int)):
-            return [(self.attributes, len(predictions))]
-        if len(predictions) == 1:
-            return [(self.class_attributes(str(predictions[0])), 1)]
-        by_label: dict[str, int] = {}
-        for prediction in predictions:
-            label = str(prediction)
-            by_label[label] = by_label.get(label, 0) + 1
-        return [(self.class_attributes(label), count) for label, count in by_label.items()]
+
+def count_by_class(item: tuple[Any, Any, bool]) -> list[tuple[Attributes, int]]:
+    """Predictions by predicted class, run when the counter folds (off the request path);
+    regression values get no class label. ``item`` is (the model's metric attributes, the
+    predictions of a call or its one prediction, classified): for a 1-row call only strings,
+    numbers and tuples, so the garbage collector stops tracking it at its first pass instead
+    of promoting it, with every other waiting measurement, into the generation whose growth
+    triggers full collections."""
+    attributes, predictions, classified = item
+    labels = _labels_by_attributes[attributes]
+    if type(predictions) is not list:
+        predictions = [predictions]
+    if not predictions:
+        return []
+    if not classified and not isinstance(predictions[0], (str, bool, int)):
+        return [(labels.attributes, len(predictions))]
+    if len(predictions) == 1:
+        return [(labels.class_attributes(str(predictions[0])), 1)]
+    by_label: dict[str, int] = {}
+    for prediction in predictions:
+        label = str(prediction)
+        by_label[label] = by_label.get(label, 0) + 1
+    return [(labels.class_attributes(label), count) for label, count in by_label.items()]
 
 
 # Shared by every model object with the same identity, so the class cap is per model name.
 _classes_by_identity: dict[ModelIdentity, dict[str, Attributes]] = {}
+# A model's labels by its metric attributes: what a waiting class count refers to them by.
+_labels_by_attributes: dict[Attributes, "_ModelLabels"] = {}
 _labels: dict[int, _ModelLabels] = {}
 _MAX_CACHED_MODELS = 1024
 
@@ -236,7 +247,12 @@ class _Call:
         predictions = call.predictions
         if type(predictions) is not list:
             predictions = _as_list(predictions) if predictions is not None else [None] * call.rows
-        instruments.predictions.add_counted(labels.counts, (predictions, call.probabilities is not None))
+        counted = (
+            predictions[0] if len(predictions) == 1 and type(predictions[0]) is not list else predictions
+        )
+        instruments.predictions.add_counted(
+            count_by_class, (labels.attributes, counted, call.probabilities is not None)
+        )
         if span is not None:
             span.set_attribute("ml.model.batch_size", call.rows)
             if call.objective is not None:

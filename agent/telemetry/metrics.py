@@ -49,6 +49,7 @@ class _Instrument:
 # second) and before each export. A producer that finds this many waiting folds them itself,
 # so memory stays bounded even when the export thread is stuck retrying.
 FOLD_AT = 4096
+YIELD_EVERY = 256
 
 
 class _Recorded(_Instrument):
@@ -88,7 +89,9 @@ class Histogram(_Recorded):
         boundaries = self.boundaries
         with self._lock:
             points = self._points
-            for value, attributes, trace_id, span_id, time_ns in self._drained():
+            for index, (value, attributes, trace_id, span_id, time_ns) in enumerate(self._drained()):
+                if index % YIELD_EVERY == YIELD_EVERY - 1:
+                    time.sleep(0)  # let the request path run: this thread shares its GIL
                 bucket = bisect_left(boundaries, value)
                 point = points.get(attributes)
                 if point is None:
@@ -131,30 +134,36 @@ class Counter(_Recorded):
     def __init__(self, name: str, unit: str, description: str) -> None:
         super().__init__(name, unit, description)
         self._values: dict[Attributes, float] = {}
+        self._counts: Counts = lambda item: ()
 
     def add(self, amount: float, attributes: Attributes) -> None:
         pending = self._pending
-        pending.append((None, attributes, amount))
+        pending.append((False, attributes, amount))
         if len(pending) >= FOLD_AT:
             self.fold()
 
     def add_counted(self, counts: Counts, item: Any) -> None:
         """Add what ``counts(item)`` returns, worked out when folded (off the request path):
-        the predictions of a call by class, where labelling the classes is the costly part."""
+        the predictions of a call by class, where labelling the classes is the costly part.
+        One ``counts`` per counter. The waiting entry holds only ``item`` and constants, so
+        an ``item`` of strings, numbers and tuples is soon untracked by the garbage collector."""
+        self._counts = counts
         pending = self._pending
-        pending.append((counts, item, 0))
+        pending.append((True, item, 0))
         if len(pending) >= FOLD_AT:
             self.fold()
 
     def fold(self) -> None:
         with self._lock:
             values = self._values
-            for counts, item, amount in self._drained():
-                if counts is None:
+            for index, (counted, item, amount) in enumerate(self._drained()):
+                if index % YIELD_EVERY == YIELD_EVERY - 1:
+                    time.sleep(0)  # let the request path run: this thread shares its GIL
+                if not counted:
                     values[item] = values.get(item, 0) + amount
                     continue
                 try:
-                    for attributes, count in counts(item):
+                    for attributes, count in self._counts(item):
                         values[attributes] = values.get(attributes, 0) + count
                 except Exception:
                     _log.exception("modeltel could not count a measurement of %s", self.name)

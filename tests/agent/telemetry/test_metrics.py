@@ -89,3 +89,18 @@ def test_a_failing_count_is_logged_and_loses_nothing_else(caplog) -> None:
     counter.add(4, ())
     assert counter.to_otlp(1).sum.data_points[0].as_int == 7
     assert "could not count" in caplog.text
+
+
+def test_waiting_measurements_are_soon_untracked_by_the_garbage_collector() -> None:
+    """Waiting entries must not pile up in the old generation, whose growth triggers full
+    collections: made of strings, numbers and tuples, the collector untracks them."""
+    import gc
+
+    histogram, counter = Histogram("h", "s", "", BOUNDS), Counter("c", "1", "")
+    attributes = (("ml.model.name", "iris"),)
+    histogram.record(0.01, attributes, trace_id=5, span_id=6)
+    counter.add(1, attributes)
+    counter.add_counted(lambda item: [(item[0], 1)], (attributes, "setosa", True))
+    gc.collect()  # a pass untracks a tuple once its elements are untracked: nested ones take two
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in (*histogram._pending, *counter._pending))
