@@ -15,20 +15,18 @@ spans the application starts inside ``predict`` still join the request's trace c
 import logging
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from modeltel.agent import model_registry, settings
+from modeltel.agent import model_registry, settings, trace_context
 from modeltel.agent.model_call import ModelCall, ModelIdentity
 from modeltel.agent.prediction_log import emit_predictions
 from modeltel.agent.request_context import current_request
 from modeltel.agent.telemetry import pipeline as pipelines
-from modeltel.agent.telemetry.spans import RecordingSpan, start_span
+from modeltel.agent.telemetry.spans import RecordingSpan, start_child_span, start_span
 
 _log = logging.getLogger("modeltel.agent")
 # Outside any observed call, or inside one: with the rows' features wanted, or only its
@@ -114,6 +112,7 @@ class _ModelLabels:
             attributes += (("ml.model.version", identity.version),)
         self.attributes = attributes
         self.by_class = _classes_by_identity.setdefault(identity, {})
+        _labels_by_attributes[attributes] = self
 
     def class_attributes(self, label: str) -> Attributes:
         by_class = self.by_class
@@ -127,8 +126,34 @@ class _ModelLabels:
         return found
 
 
+def count_by_class(item: tuple[Any, Any, bool]) -> list[tuple[Attributes, int]]:
+    """Predictions by predicted class, run when the counter folds (off the request path);
+    regression values get no class label. ``item`` is (the model's metric attributes, the
+    predictions of a call or its one prediction, classified): for a 1-row call only strings,
+    numbers and tuples, so the garbage collector stops tracking it at its first pass instead
+    of promoting it, with every other waiting measurement, into the generation whose growth
+    triggers full collections."""
+    attributes, predictions, classified = item
+    labels = _labels_by_attributes[attributes]
+    if type(predictions) is not list:
+        predictions = [predictions]
+    if not predictions:
+        return []
+    if not classified and not isinstance(predictions[0], (str, bool, int)):
+        return [(labels.attributes, len(predictions))]
+    if len(predictions) == 1:
+        return [(labels.class_attributes(str(predictions[0])), 1)]
+    by_label: dict[str, int] = {}
+    for prediction in predictions:
+        label = str(prediction)
+        by_label[label] = by_label.get(label, 0) + 1
+    return [(labels.class_attributes(label), count) for label, count in by_label.items()]
+
+
 # Shared by every model object with the same identity, so the class cap is per model name.
 _classes_by_identity: dict[ModelIdentity, dict[str, Attributes]] = {}
+# A model's labels by its metric attributes: what a waiting class count refers to them by.
+_labels_by_attributes: dict[Attributes, "_ModelLabels"] = {}
 _labels: dict[int, _ModelLabels] = {}
 _MAX_CACHED_MODELS = 1024
 
@@ -169,13 +194,20 @@ class _Call:
     def begin(cls, pipeline: Any, model: Any, method: str, request: Any) -> "_Call | None":
         try:
             labels = model_labels(model)
-            parent = otel_trace.get_current_span().get_span_context()
-            if parent.is_valid and not parent.trace_flags.sampled:
-                return cls(pipeline, labels, request, None, None)  # a dropped trace: no span to record
-            attributes = {**dict(labels.attributes), "ml.model.method": method}
-            sink, bound = pipeline.put_span, pipeline.trace_bound
-            span = start_span("model.predict", parent, SpanKind.INTERNAL, attributes, sink, bound)
-            token = otel_context.attach(otel_trace.set_span_in_context(span))
+            current = trace_context.current_span(request)
+            if type(current) is RecordingSpan:  # the agent's own span: sampled, ids in slots
+                attributes = {**dict(labels.attributes), "ml.model.method": method}
+                span = start_child_span(
+                    "model.predict", current, SpanKind.INTERNAL, attributes, pipeline.put_span
+                )
+            else:
+                parent = current.get_span_context()
+                if parent.is_valid and not parent.trace_flags.sampled:
+                    return cls(pipeline, labels, request, None, None)  # a dropped trace: no span to record
+                attributes = {**dict(labels.attributes), "ml.model.method": method}
+                sink, bound = pipeline.put_span, pipeline.trace_bound
+                span = start_span("model.predict", parent, SpanKind.INTERNAL, attributes, sink, bound)
+            token = trace_context.attach(trace_context.with_span(span))
             return cls(pipeline, labels, request, span, token)
         except Exception:
             _log.exception("modeltel could not start recording a model call")
@@ -186,10 +218,16 @@ class _Call:
             instruments = self.pipeline.instruments
             attributes = (*self.labels.attributes, ("error.type", type(error).__qualname__))
             instruments.model_errors.add(1, attributes)
-            instruments.inference_duration.record(duration_ns / 1e9, attributes, *self._trace_ids())
-            if self.span is not None:
-                self.span.record_exception(error)
-                self.span.set_status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}")
+            span = self.span
+            if type(span) is RecordingSpan:
+                instruments.inference_duration.record(
+                    duration_ns / 1e9, attributes, span.trace_id, span.span_id
+                )
+            else:
+                instruments.inference_duration.record(duration_ns / 1e9, attributes)
+            if span is not None:
+                span.record_exception(error)
+                span.set_status(StatusCode.ERROR, f"{type(error).__qualname__}: {error}")
         except Exception:
             _log.exception("modeltel could not record a failed model call")
         finally:
@@ -197,12 +235,24 @@ class _Call:
 
     def succeeded(self, call: ModelCall | None, duration_ns: int) -> None:
         pipeline, labels, span = self.pipeline, self.labels, self.span
-        duration_s = duration_ns / 1e9
-        pipeline.instruments.inference_duration.record(duration_s, labels.attributes, *self._trace_ids())
+        instruments = pipeline.instruments
+        if type(span) is RecordingSpan:
+            instruments.inference_duration.record(
+                duration_ns / 1e9, labels.attributes, span.trace_id, span.span_id
+            )
+        else:
+            instruments.inference_duration.record(duration_ns / 1e9, labels.attributes)
         if call is None:
             return
-        predictions = _as_list(call.predictions) if call.predictions is not None else [None] * call.rows
-        self._count(predictions, call.probabilities is not None)
+        predictions = call.predictions
+        if type(predictions) is not list:
+            predictions = _as_list(predictions) if predictions is not None else [None] * call.rows
+        counted = (
+            predictions[0] if len(predictions) == 1 and type(predictions[0]) is not list else predictions
+        )
+        instruments.predictions.add_counted(
+            count_by_class, (labels.attributes, counted, call.probabilities is not None)
+        )
         if span is not None:
             span.set_attribute("ml.model.batch_size", call.rows)
             if call.objective is not None:
@@ -212,40 +262,15 @@ class _Call:
         request = self.request
         ids = emit_predictions(
             pipeline, labels.identity, call.feature_names, call.features, predictions, call.probabilities,
-            span.get_span_context() if span is not None else None, request, self.time_ns, scores=call.scores,
+            span, request, self.time_ns, scores=call.scores,
         )  # fmt: skip
         if request is not None:
             request.prediction_ids.extend(ids)
 
-    def _count(self, predictions: Sequence[Any], classified: bool) -> None:
-        """Predictions by predicted class; regression values get no class label."""
-        counter = self.pipeline.instruments.predictions
-        if not predictions:
-            return
-        if not classified and not isinstance(predictions[0], (str, bool, int)):
-            counter.add(len(predictions), self.labels.attributes)
-            return
-        if len(predictions) == 1:
-            counter.add(1, self.labels.class_attributes(str(predictions[0])))
-            return
-        counts: dict[str, int] = {}
-        for prediction in predictions:
-            label = str(prediction)
-            counts[label] = counts.get(label, 0) + 1
-        for label, count in counts.items():
-            counter.add(count, self.labels.class_attributes(label))
-
-    def _trace_ids(self) -> tuple[int, int]:
-        """The span's ids for an exemplar, when the span is sampled."""
-        span = self.span
-        if type(span) is RecordingSpan:
-            return span.trace_id, span.span_id
-        return 0, 0
-
     def end(self) -> None:
         if self._detach is None:
             return
-        otel_context.detach(self._detach)
+        trace_context.detach(self._detach)
         self._detach = None
         self.span.end()
 

@@ -34,6 +34,8 @@ class Outputs:
 
 
 def _as_array(result: Any) -> np.ndarray | None:
+    if type(result) is np.ndarray and result.dtype != object:  # what most models return
+        return result
     if hasattr(result, "toarray") and hasattr(result, "nnz"):  # scipy.sparse multilabel output
         return None
     if type(result).__module__.startswith("pandas") and hasattr(result, "to_numpy"):
@@ -86,23 +88,37 @@ def _classes(model: Any, count: int) -> np.ndarray:
     return np.arange(count)
 
 
-# id(classes_) -> (the classes_ object, its labels as text): a model's classes are fixed once
-# it is fitted, and converting them on every call was a measurable share of a 1-row call.
-_labels: dict[int, tuple[Any, np.ndarray, list[str]]] = {}
+# id(classes_) -> (the classes_ object, the classes, as Python values, their labels as text):
+# a model's classes are fixed once it is fitted, and converting them on every call was a
+# measurable share of a 1-row call.
+_labels: dict[int, tuple[Any, np.ndarray, list[Any], list[str]]] = {}
 
 
-def _classes_and_labels(model: Any, count: int) -> tuple[np.ndarray, list[str]]:
+def _classes_and_labels(model: Any, count: int) -> tuple[np.ndarray, list[Any], list[str]]:
     own = getattr(model, "classes_", None)
     cached = _labels.get(id(own)) if own is not None else None
-    if cached is not None and cached[0] is own and len(cached[2]) == count:
-        return cached[1], cached[2]
+    if cached is not None and cached[0] is own and len(cached[3]) == count:
+        return cached[1], cached[2], cached[3]
     classes = _classes(model, count)
-    labels = [str(c) for c in classes.tolist()]
+    values = classes.tolist()
+    labels = [str(c) for c in values]
     if own is not None:
         if len(_labels) >= 256:
             _labels.clear()
-        _labels[id(own)] = (own, classes, labels)  # holding ``own`` keeps its id from being reused
-    return classes, labels
+        _labels[id(own)] = (own, classes, values, labels)  # holding ``own`` keeps its id from being reused
+    return classes, values, labels
+
+
+def _most_probable(matrix: np.ndarray, classes: np.ndarray, values: list[Any]) -> list[Any]:
+    """``classes[argmax]`` per row. One row (the online case) in plain Python: numpy's fixed
+    cost per call (argmax, fancy index, ``tolist``) is several times the work on 2-10 numbers.
+    Same answer: the first maximum; a row with a NaN takes numpy's path (argmax picks the NaN)."""
+    if matrix.shape[0] == 1:
+        row = matrix[0].tolist()
+        best = max(row)
+        if best == best and sum(row) == sum(row):  # no NaN anywhere in the row
+            return [values[row.index(best)]]
+    return classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
 
 
 class ClassProbabilities(Sequence):
@@ -160,9 +176,8 @@ def from_probabilities(model: Any, result: Any) -> Outputs | None:
     matrix = _as_array(result)
     if matrix is None or matrix.ndim != 2:
         return None
-    classes, labels = _classes_and_labels(model, matrix.shape[1])
-    predictions = classes[matrix.argmax(axis=1)].tolist() if matrix.shape[0] else []
-    return Outputs(predictions, ClassProbabilities(matrix, labels))
+    classes, values, labels = _classes_and_labels(model, matrix.shape[1])
+    return Outputs(_most_probable(matrix, classes, values), ClassProbabilities(matrix, labels))
 
 
 def _is_outlier_detector(model: Any) -> bool:

@@ -15,6 +15,7 @@ from modeltel.agent.record_body import JSON_OPTIONS, encode_body_bytes, json_fal
 from modeltel.agent.request_context import RequestState
 from modeltel.agent.telemetry.encoding import LogEvent, key_values
 from modeltel.agent.telemetry.pipeline import Pipeline
+from modeltel.agent.telemetry.spans import RecordingSpan
 from modeltel.semconv import (
     ATTR_MODEL_NAME,
     ATTR_MODEL_VERSION,
@@ -43,7 +44,9 @@ def model_attributes(name: str, version: str | None, rate: float) -> list[KeyVal
     return key_values(attributes)
 
 
-def _ids(context: SpanContext | None) -> tuple[int, int]:
+def _ids(context: SpanContext | RecordingSpan | None) -> tuple[int, int]:
+    if type(context) is RecordingSpan:  # sampled, its ids in slots
+        return context.trace_id, context.span_id
     if context is not None and context.is_valid and context.trace_flags.sampled:
         return context.trace_id, context.span_id
     return 0, 0
@@ -56,34 +59,46 @@ def emit_predictions(
     rows: Any,
     predictions: Sequence[Any],
     probabilities: Sequence[Any] | None,
-    context: SpanContext | None,
+    context: SpanContext | RecordingSpan | None,
     request: RequestState | None,
     time_ns: int,
     ids: list[str] | None = None,
     scores: Sequence[Any] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
 ) -> list[str]:
     """Draw an id per row (unless given), sample, and queue one record per kept row;
     returns every id, kept or not. ``predictions`` has one entry per row; ``rows`` is a
     2-D numpy array or a list of rows (None when no row can be kept). Only the kept rows
     are converted to Python values, and ``probabilities`` and ``scores`` are only indexed
-    for them, so a lazy per-row sequence costs nothing for dropped rows."""
+    for them, so a lazy per-row sequence costs nothing for dropped rows. ``mappings``, when
+    given, are the rows already as name → value dicts (``record_prediction``), used in
+    place of ``names`` and ``rows`` instead of being split up and zipped together again."""
     rate = settings.current().sample_rate
     bound = sampling.threshold(rate)
     keep = request.trace_kept if request is not None else None
     drawn = ids is None
     if ids is None:
-        ids = sampling.new_prediction_ids(len(predictions), bound, keep)
+        ids = (
+            [sampling.new_prediction_id(bound, keep)]
+            if len(predictions) == 1
+            else sampling.new_prediction_ids(len(predictions), bound, keep)
+        )
     if not pipeline.logs_enabled or bound == 0 or (drawn and keep is False and bound < sampling.FULL):
         return ids  # ids drawn to match a dropped trace are all dropped too
     if bound >= sampling.FULL:
         kept: Sequence[int] = range(len(ids))
-        selected = rows.tolist() if hasattr(rows, "tolist") else rows
+        selected = mappings if mappings is not None else rows.tolist() if hasattr(rows, "tolist") else rows
     else:
         kept = [index for index, prediction_id in enumerate(ids) if int(prediction_id[:16], 16) < bound]
         if not kept:
             return ids
-        selected = rows[kept].tolist() if hasattr(rows, "tolist") else [rows[index] for index in kept]
-    features = feature_filter().rows(names, selected)
+        source = mappings if mappings is not None else rows
+        selected = source[kept].tolist() if hasattr(source, "tolist") else [source[index] for index in kept]
+    privacy = feature_filter()
+    if mappings is None:
+        features = privacy.rows(names, selected)
+    else:
+        features = selected if privacy.policy.is_open else [privacy.mapping(row) for row in selected]
     attributes = model_attributes(identity.name, identity.version, rate)
     trace_id, span_id = _ids(context)
     records = []

@@ -16,12 +16,13 @@ from typing import Any, TypeVar
 
 from opentelemetry import trace
 
-from modeltel.agent import otel_logs, sampling, settings
+from modeltel.agent import otel_logs, sampling, settings, trace_context
 from modeltel.agent.model_call import ModelIdentity
 from modeltel.agent.prediction_log import emit_label, emit_predictions, feature_filter
 from modeltel.agent.record_body import encode_body, feature_mapping
 from modeltel.agent.request_context import current_request
 from modeltel.agent.telemetry import pipeline as pipelines
+from modeltel.agent.telemetry.spans import RecordingSpan
 from modeltel.semconv import (
     ATTR_MODEL_NAME,
     ATTR_MODEL_VERSION,
@@ -64,7 +65,7 @@ def record_prediction(
     timestamp_ns = timestamp_ns if timestamp_ns is not None else time.time_ns()
     try:
         mapping = feature_mapping(features)
-        pipeline = pipelines.current()
+        pipeline = pipelines._pipeline or pipelines.current()
         if pipeline is not None:
             return _record_on_pipeline(pipeline, mapping, prediction, model, version, probabilities,
                                        prediction_id, timestamp_ns)  # fmt: skip
@@ -88,10 +89,12 @@ def _record_on_pipeline(
     timestamp_ns: int,
 ) -> str:
     request = current_request.get()
+    span = trace_context.current_span(request)
     ids = emit_predictions(
-        pipeline, _identity(model, version), list(features), [list(features.values())], [prediction],
-        None if probabilities is None else [probabilities], trace.get_current_span().get_span_context(),
-        request, timestamp_ns, ids=None if prediction_id is None else [prediction_id],
+        pipeline, _identity(model, version), (), None, [prediction],
+        None if probabilities is None else [probabilities],
+        span if type(span) is RecordingSpan else span.get_span_context(),
+        request, timestamp_ns, ids=None if prediction_id is None else [prediction_id], mappings=[features],
     )  # fmt: skip
     if request is not None:
         request.prediction_ids.extend(ids)

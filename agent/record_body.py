@@ -21,6 +21,8 @@ def feature_mapping(features: Any) -> dict[str, Any]:
     A mapping or pydantic model names its own; so does a pandas Series (its index) or a
     one-row DataFrame (its columns). Sequences and numpy rows are named ``f0..fN``.
     """
+    if type(features) is dict:  # read, never kept or changed: no copy (and no ABC check)
+        return features
     if isinstance(features, Mapping):
         return dict(features)
     model_dump = getattr(features, "model_dump", None)

@@ -13,7 +13,7 @@ class RequestState:
     the response: the ids of the predictions made while serving it. A plain slotted class:
     one is made per request, on the serving hot path."""
 
-    __slots__ = ("body_models", "prediction_ids", "trace_kept")
+    __slots__ = ("body_models", "context", "prediction_ids", "span", "trace_kept")
 
     def __init__(
         self,
@@ -26,6 +26,10 @@ class RequestState:
         # Whether the trace of this request, started here at the prediction sample rate, is
         # kept; None when the decision came from upstream or used another rate.
         self.trace_kept = trace_kept
+        # The request's span and the OpenTelemetry context it was attached in: while that
+        # context is still the current one, capture knows the current span without a lookup.
+        self.span: Any = None
+        self.context: Any = None
 
 
 current_request: ContextVar[RequestState | None] = ContextVar("modeltel_request", default=None)

@@ -35,6 +35,9 @@ class AgentSettings:
     capture_models: bool = True
     prediction_id_header: bool = True
     max_classes: int = 50
+    # gc.freeze() at the first request: start-up objects leave the collector's generations,
+    # so full collections stop walking them. Off by default: it changes the host's GC.
+    gc_freeze: bool = False
     features: FeaturePolicy = field(default_factory=FeaturePolicy)
 
 
@@ -123,6 +126,9 @@ def load(environ: Mapping[str, str] = os.environ) -> AgentSettings:
             "MODELTEL_PREDICTION_ID_HEADER",
             pick("MODELTEL_PREDICTION_ID_HEADER", file.get("prediction_id_header", True)),
             True,
+        ),
+        gc_freeze=_flag(
+            "MODELTEL_GC_FREEZE", pick("MODELTEL_GC_FREEZE", file.get("gc_freeze", False)), False
         ),
         features=FeaturePolicy(
             allow=None if allow is None else _names(allow),

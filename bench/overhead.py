@@ -7,7 +7,8 @@ Variants, each a fresh single-worker uvicorn process serving ``examples/iris_ser
   traces, metrics and logs to a running modeltel collector;
 - ``modeltel-100%`` / ``modeltel-10%``: ``MODELTEL_ENABLED=1`` with traces, metrics and feature
   logs to the same collector, ``MODELTEL_SAMPLE_RATE`` 1 and 0.1;
-- ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint.
+- ``modeltel-100%-collector-down``: the same at 100% with nothing listening at the endpoint;
+- ``modeltel-100%-gc-freeze`` (not in the default list): 100% with ``MODELTEL_GC_FREEZE=1``.
 
 The server is pinned to CPU 0; wrk and the collector share CPU 1, so the figure is what the
 serving core loses. On a shared machine throughput drifts by tens of percent from minute to
@@ -21,7 +22,11 @@ minute, so the design is built to survive that:
   /proc) is compared: it moves much less with load on the other core than req/s does;
 - the 1-minute load average is printed with every run and summarised with the table.
 
-    python bench/overhead.py [--seconds 8] [--rounds 5] [--connections 4]
+    python bench/overhead.py [--seconds 8] [--rounds 5] [--connections 4] [--baseline-code DIR]
+
+With ``--baseline-code DIR`` (another build of modeltel installed there with ``pip install
+--no-deps --target DIR <checkout>``) each modeltel variant also runs served by that build,
+so a change is compared before and after in the same rounds.
 """
 
 import argparse
@@ -117,10 +122,17 @@ def start_collector(work: Path) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{http_port}"
 
 
+BASELINE = "@baseline"
+baseline_code: str | None = None  # --baseline-code: another build of modeltel, for "...@baseline"
+
+
 def variant_command(name: str, port: int, collector: str) -> tuple[list[str], dict[str, str]]:
     uvicorn = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(REPO / "examples")]
     uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
     env = base_env()
+    if name.endswith(BASELINE):  # the same variant, served by the baseline build of modeltel
+        name = name.removesuffix(BASELINE)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_code, env.get("PYTHONPATH")]))
     otlp = {
         "OTEL_SERVICE_NAME": "iris-bench",
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
@@ -142,6 +154,8 @@ def variant_command(name: str, port: int, collector: str) -> tuple[list[str], di
             "MODELTEL_SAMPLE_RATE": rate,
             "MODELTEL_MODEL_NAME": "iris-classifier",
         }
+        if name.endswith("gc-freeze"):
+            env["MODELTEL_GC_FREEZE"] = "1"
     return ["taskset", "-c", SERVER_CPU, *uvicorn], env
 
 
@@ -204,11 +218,20 @@ def main() -> None:
         default="uninstrumented,otel-instrument,modeltel-100%,modeltel-10%,modeltel-100%-collector-down",
         help="comma-separated",
     )
+    parser.add_argument(
+        "--baseline-code",
+        help="a directory holding another build of modeltel (pip install --no-deps --target DIR "
+        "<checkout>): every modeltel variant also runs served by it, as NAME@baseline, in the same rounds",
+    )
     args = parser.parse_args()
+    global baseline_code
+    baseline_code = args.baseline_code
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is needed (Debian packages wrk, util-linux); `make bench` installs them")
     variants = args.variants.split(",")
+    if args.baseline_code:
+        variants += [f"{name}{BASELINE}" for name in variants if name.startswith("modeltel")]
     if "otel-instrument" in variants and not (BIN / "opentelemetry-instrument").exists():
         sys.exit("opentelemetry-instrument is missing: pip install '.[bench]'")
     results: dict[str, list[Result]] = {name: [] for name in variants}
@@ -224,7 +247,7 @@ def main() -> None:
                     result = measure(name, endpoint, args, script, work)
                     results[name].append(result)
                     print(
-                        f"round {round_number + 1} {name:>29}: {result.requests_per_second:8.0f} req/s "
+                        f"round {round_number + 1} {name:>38}: {result.requests_per_second:8.0f} req/s "
                         f"CPU {result.cpu_us_per_request:5.0f} us/req  p50 {result.p50_ms:6.2f} ms  "
                         f"p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
                         f"load {result.load_average:.2f}",
@@ -250,7 +273,7 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
         f"{min(loads):.2f}-{max(loads):.2f}"
     )
     print(
-        f"{'variant':>29} {'req/s':>6} {'ratio':>16} {'CPU us/req':>10} {'CPU ratio':>16} "
+        f"{'variant':>38} {'req/s':>6} {'ratio':>16} {'CPU us/req':>10} {'CPU ratio':>16} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'+p99 ms':>7} {'errors':>6}"
     )
     for name, runs in results.items():
@@ -267,7 +290,7 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> None:
         else:
             ratio = cpu_ratio = added = "-"
         print(
-            f"{name:>29} {rps:6.0f} {ratio:>16} {cpu:10.0f} {cpu_ratio:>16} "
+            f"{name:>38} {rps:6.0f} {ratio:>16} {cpu:10.0f} {cpu_ratio:>16} "
             f"{p50:7.2f} {p99:7.2f} {added:>7} {errors:6d}"
         )
     print(

@@ -8,14 +8,15 @@ its exemplars carry the trace id. When the request made predictions their ids go
 the ``x-modeltel-prediction-id`` response header.
 """
 
+import gc
 import logging
 import time
 from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from modeltel.agent import settings
+from modeltel.agent import settings, trace_context
 from modeltel.agent.request_context import RequestState, current_request
 from modeltel.agent.telemetry import pipeline as pipelines
 from modeltel.agent.telemetry.spans import RecordingSpan, start_span
@@ -56,6 +57,7 @@ class TelemetryMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._metric_attributes: dict[tuple, tuple[tuple[str, Any], ...]] = {}
+        self._first_request = True
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -65,6 +67,9 @@ class TelemetryMiddleware:
         if pipeline is None:
             await self.app(scope, receive, send)
             return
+        if self._first_request:
+            self._first_request = False
+            _freeze_start_up_objects()
         started = time.perf_counter()
         method = scope.get("method", "_OTHER")
         if method not in _HTTP_METHODS:
@@ -84,8 +89,10 @@ class TelemetryMiddleware:
         state = RequestState()
         if pipeline.traces_follow_predictions and (parent is None or not parent.is_valid):
             state.trace_kept = type(span) is RecordingSpan
+        state.span = span
+        state.context = trace_context.with_span(span, parent_context)
         request_token = current_request.set(state)
-        context_token = context.attach(trace.set_span_in_context(span, parent_context))
+        context_token = trace_context.attach(state.context)
         status = 500
         error_type: str | None = None
 
@@ -110,7 +117,7 @@ class TelemetryMiddleware:
             try:
                 self._finish(pipeline, span, scope, method, status, error_type, started)
             finally:
-                context.detach(context_token)
+                trace_context.detach(context_token)
                 current_request.reset(request_token)
                 span.end()
 
@@ -144,6 +151,20 @@ class TelemetryMiddleware:
 
 
 _MAX_METRIC_KEYS = 4096
+
+
+def _freeze_start_up_objects() -> None:
+    """With ``MODELTEL_GC_FREEZE`` on: at the first request the application has loaded (its
+    model, its imports), so what exists now lives as long as the process. Frozen, those
+    objects are no longer walked by every full collection (128-252 ms here for ~177,000
+    objects). Each process does it at its own first request, so a forked worker freezes
+    what it holds, not only what the master held."""
+    try:
+        if settings.current().gc_freeze:
+            gc.collect()
+            gc.freeze()
+    except Exception:
+        _log.exception("modeltel could not freeze the start-up objects")
 
 
 def _metric_attributes(

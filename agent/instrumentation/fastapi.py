@@ -57,7 +57,9 @@ def _wrap_endpoint_runner() -> None:
     if original is None or getattr(original, "_modeltel_wrapped", False):
         return
 
-    async def run_endpoint_function(*, dependant: Any, values: dict[str, Any], is_coroutine: bool) -> Any:
+    # A plain function returning FastAPI's coroutine, not a coroutine of its own: an extra
+    # coroutine layer would be resumed at every await of the endpoint (threadpool hops).
+    def run_endpoint_function(*, dependant: Any, values: dict[str, Any], is_coroutine: bool) -> Any:
         state = current_request.get()
         if state is not None:
             try:
@@ -66,7 +68,7 @@ def _wrap_endpoint_runner() -> None:
                         state.body_models.append(value)
             except Exception:
                 _log.debug("modeltel could not read the request models", exc_info=True)
-        return await original(dependant=dependant, values=values, is_coroutine=is_coroutine)
+        return original(dependant=dependant, values=values, is_coroutine=is_coroutine)
 
     run_endpoint_function._modeltel_wrapped = True  # type: ignore[attr-defined]
     fastapi.routing.run_endpoint_function = run_endpoint_function

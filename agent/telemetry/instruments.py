@@ -53,6 +53,10 @@ class Instruments:
     model_errors: Counter
     observed: tuple[ObservableCounter | ObservableGauge, ...]
 
+    def recorded(self) -> tuple[Histogram | Counter, ...]:
+        """The instruments the request path records into (their measurements wait to be folded)."""
+        return (self.http_duration, self.inference_duration, self.predictions, self.model_errors)
+
     def all(self) -> tuple:
         return (
             self.http_duration,

@@ -110,6 +110,8 @@ class Pipeline:
             self._wake.wait(self.settings.schedule_delay_s)
             self._wake.clear()
             try:
+                for instrument in self.instruments.recorded():
+                    instrument.fold()
                 self._export_pending()
                 if time.monotonic() >= next_metrics:
                     next_metrics = time.monotonic() + self.settings.metric_interval_s

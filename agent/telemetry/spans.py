@@ -27,6 +27,7 @@ from opentelemetry.trace import (
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _TRACE_ID_LOW_BITS = (1 << 64) - 1
+_NO_TRACE_STATE = TraceState()  # immutable; making a new one per root span was three Python calls
 
 
 def trace_sampling_bound(rate: float) -> int:
@@ -81,11 +82,13 @@ class RecordingSpan(Span):
         attributes: dict[str, Any],
         sink: Any,
         start_ns: int | None = None,
+        ids: tuple[int, int] | None = None,
     ) -> None:
         self._name = name
         self._context = context
         # The ids again as plain slots: SpanContext's are properties, read on every record.
-        self.trace_id, self.span_id = context.trace_id, context.span_id
+        # ``ids`` are the same, from a caller that holds them already (two property reads less).
+        self.trace_id, self.span_id = ids if ids is not None else (context.trace_id, context.span_id)
         self._parent = parent_span_id
         self._kind = kind
         self._attributes = attributes
@@ -188,13 +191,29 @@ def start_span(
         trace_id, parent_id, state = parent.trace_id, parent.span_id, parent.trace_state
         sampled = parent.trace_flags.sampled
     else:
-        trace_id, parent_id, state = getrandbits(128) or 1, 0, TraceState()
+        trace_id, parent_id, state = getrandbits(128) or 1, 0, _NO_TRACE_STATE
         sampled = (trace_id & _TRACE_ID_LOW_BITS) < sampling_bound
     span_id = getrandbits(64) or 1
     if not sampled:
         return NonRecordingSpan(SpanContext(trace_id, span_id, False, UNSAMPLED, state))
     context = SpanContext(trace_id, span_id, False, SAMPLED, state)
-    return RecordingSpan(name, context, parent_id, kind, attributes, sink, start_ns)
+    return RecordingSpan(name, context, parent_id, kind, attributes, sink, start_ns, (trace_id, span_id))
 
 
-__all__ = ["INVALID_SPAN_CONTEXT", "RecordingSpan", "SpanRecord", "start_span", "trace_sampling_bound"]
+def start_child_span(
+    name: str, parent: RecordingSpan, kind: SpanKind, attributes: dict[str, Any], sink: Any
+) -> RecordingSpan:
+    """``start_span`` for a parent the agent recorded itself: sampled, its ids read from slots."""
+    trace_id, span_id = parent.trace_id, random.getrandbits(64) or 1
+    context = SpanContext(trace_id, span_id, False, SAMPLED, parent._context.trace_state)
+    return RecordingSpan(name, context, parent.span_id, kind, attributes, sink, None, (trace_id, span_id))
+
+
+__all__ = [
+    "INVALID_SPAN_CONTEXT",
+    "RecordingSpan",
+    "SpanRecord",
+    "start_child_span",
+    "start_span",
+    "trace_sampling_bound",
+]

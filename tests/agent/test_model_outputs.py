@@ -76,3 +76,22 @@ def test_odd_results_give_none_not_errors() -> None:
     assert describe_outputs(None, "predict_proba", np.array([1.0, 2.0])) is None
     assert describe_outputs(None, "decision_function", np.zeros((1, 2, 2))) is None
     assert describe_outputs(None, "predict_proba", [np.array([1.0])]) is None
+
+
+def test_one_row_class_equals_numpy_argmax_with_ties_and_nan() -> None:
+    """The plain-Python path for a 1-row call must name the class numpy's argmax names."""
+    rng = np.random.default_rng(3)
+    model = Classifier(["setosa", "versicolor", "virginica"])
+    rows = [rng.dirichlet(np.ones(3)) for _ in range(200)]
+    rows += [np.array([0.4, 0.4, 0.2]), np.array([0.2, 0.4, 0.4]), np.array([1 / 3] * 3)]  # ties: first
+    rows += [np.array([0.1, np.nan, 0.5]), np.array([np.nan, 0.2, 0.3]), np.array([0.1, 0.2, np.nan])]
+    rows += [np.array([np.inf, 0.0, -np.inf]), np.array([0.0, 0.0, 0.0])]
+    for row in rows:
+        matrix = row.reshape(1, 3)
+        expected = model.classes_[matrix.argmax(axis=1)].tolist()
+        assert describe_outputs(model, "predict_proba", matrix).predictions == expected, row
+    integer_classes = Classifier([3, 7])
+    assert describe_outputs(integer_classes, "predict_proba", np.array([[0.3, 0.7]])).predictions == [7]
+    assert (
+        type(describe_outputs(integer_classes, "predict_proba", np.array([[0.3, 0.7]])).predictions[0]) is int
+    )

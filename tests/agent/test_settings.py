@@ -12,6 +12,8 @@ def test_defaults() -> None:
     assert settings.sample_rate == 1.0 and settings.traces_sample_rate == 1.0
     assert settings.prediction_id_header and settings.capture_models
     assert settings.features.is_open
+    assert not settings.gc_freeze  # it changes the host's GC: opt-in only
+    assert load({"MODELTEL_GC_FREEZE": "1"}).gc_freeze
 
 
 def test_environment_variables() -> None:

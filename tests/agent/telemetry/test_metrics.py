@@ -1,0 +1,106 @@
+"""Lock-free instruments: measurements from many threads fold into exactly the totals."""
+
+import threading
+
+import numpy as np
+
+from modeltel.agent.telemetry import metrics
+from modeltel.agent.telemetry.metrics import Counter, Histogram
+
+BOUNDS = (0.001, 0.01, 0.1, 1.0)
+
+
+def _in_threads(work, chunks: list) -> None:
+    threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_histogram_from_threads_matches_numpy() -> None:
+    values = np.random.default_rng(7).exponential(0.05, size=40_000)  # more than FOLD_AT per thread
+    histogram = Histogram("h", "s", "", BOUNDS)
+    attributes = (("route", "/predict"),)
+
+    def record(chunk: np.ndarray) -> None:
+        for value in chunk.tolist():
+            histogram.record(value, attributes)
+
+    _in_threads(record, np.array_split(values, 4))
+    point = histogram.to_otlp(1).histogram.data_points[0]
+    expected = np.bincount(np.searchsorted(BOUNDS, values, side="left"), minlength=len(BOUNDS) + 1)
+    assert list(point.bucket_counts) == expected.tolist()
+    assert point.count == len(values)
+    assert abs(point.sum - values.sum()) < 1e-9
+    assert (point.min, point.max) == (values.min(), values.max())
+
+
+def test_histogram_keeps_the_latest_sampled_exemplar_per_bucket() -> None:
+    histogram = Histogram("h", "s", "", BOUNDS)
+    histogram.record(0.05, (), trace_id=1, span_id=11)
+    histogram.record(0.06, (), trace_id=2, span_id=22)
+    histogram.record(0.07, ())  # unsampled: no exemplar
+    histogram.record(5.0, (), trace_id=3, span_id=33)
+    exemplars = histogram.to_otlp(1).histogram.data_points[0].exemplars
+    assert sorted((e.as_double, int.from_bytes(e.trace_id, "big")) for e in exemplars) == [
+        (0.06, 2),
+        (5.0, 3),
+    ]
+
+
+def test_counter_from_threads_is_exact_and_counted_items_fold_later() -> None:
+    counter = Counter("c", "1", "")
+    a = (("k", "a"),)
+    calls = []
+
+    def counts(labels: list[str]) -> list:
+        calls.append(labels)
+        return [(((("k", label),)), 1) for label in labels]
+
+    def add(chunk: range) -> None:
+        for index in chunk:
+            counter.add(1, a)
+            counter.add_counted(counts, ["b"] if index % 2 else ["a", "b"])
+
+    _in_threads(add, [range(start, 20_000, 4) for start in range(4)])
+    values = {
+        tuple(kv.value.string_value for kv in p.attributes): p.as_int
+        for p in counter.to_otlp(1).sum.data_points
+    }
+    assert values == {("a",): 20_000 + 10_000, ("b",): 20_000}
+    assert len(calls) == 20_000
+
+
+def test_pending_measurements_stay_bounded_without_the_export_thread() -> None:
+    histogram, counter = Histogram("h", "s", "", BOUNDS), Counter("c", "1", "")
+    for _ in range(3 * metrics.FOLD_AT + 5):
+        histogram.record(0.5, ())
+        counter.add(2, ())
+    assert len(histogram._pending) < metrics.FOLD_AT and len(counter._pending) < metrics.FOLD_AT
+    assert histogram.to_otlp(1).histogram.data_points[0].count == 3 * metrics.FOLD_AT + 5
+    assert counter.to_otlp(1).sum.data_points[0].as_int == 2 * (3 * metrics.FOLD_AT + 5)
+
+
+def test_a_failing_count_is_logged_and_loses_nothing_else(caplog) -> None:
+    counter = Counter("c", "1", "")
+    counter.add(3, ())
+    counter.add_counted(lambda item: 1 / 0, None)
+    counter.add(4, ())
+    assert counter.to_otlp(1).sum.data_points[0].as_int == 7
+    assert "could not count" in caplog.text
+
+
+def test_waiting_measurements_are_soon_untracked_by_the_garbage_collector() -> None:
+    """Waiting entries must not pile up in the old generation, whose growth triggers full
+    collections: made of strings, numbers and tuples, the collector untracks them."""
+    import gc
+
+    histogram, counter = Histogram("h", "s", "", BOUNDS), Counter("c", "1", "")
+    attributes = (("ml.model.name", "iris"),)
+    histogram.record(0.01, attributes, trace_id=5, span_id=6)
+    counter.add(1, attributes)
+    counter.add_counted(lambda item: [(item[0], 1)], (attributes, "setosa", True))
+    gc.collect()  # a pass untracks a tuple once its elements are untracked: nested ones take two
+    gc.collect()
+    assert not any(gc.is_tracked(entry) for entry in (*histogram._pending, *counter._pending))
