@@ -236,12 +236,17 @@ def test_prometheus_scrapes_segment_and_model_series_of_one_family(tmp_path: Pat
         send(collector, batch(data, live_times(3000, seed=35), attributes=attributes))
         windows_closed(collector, 1)
         base = 'modeltel_feature_drift{feature="x0",window="2s",ml_model_name="churn"'
-        segments = wait_until(
-            lambda: (found := prometheus.query(base + ',segment="region"}')) and len(found) == 3 and found,
-            what="the three regions' series in Prometheus",
+        # the segments' and the model's windows are published a few ms apart: a scrape can fall between
+        segments, model = wait_until(
+            lambda: (
+                len(found := prometheus.query(base + ',segment="region"}')) == 3
+                and (whole := prometheus.query(base + ',segment=""}'))
+                and (found, whole)
+            ),
+            what="the three regions' series and the model's own in Prometheus",
         )
-        assert {s["metric"]["segment_value"]: s["value"][1] for s in segments}["us"] == "1"  # type: ignore[union-attr]
-        [whole] = prometheus.query(base + ',segment=""}')  # the model's own, exactly one
+        assert {s["metric"]["segment_value"]: s["value"][1] for s in segments}["us"] == "1"
+        [whole] = model  # the model's own, exactly one
         assert "segment" not in whole["metric"]
     finally:
         prometheus.process.stop()
