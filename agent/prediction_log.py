@@ -5,7 +5,6 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.trace import SpanContext
 
 from modeltel.agent import sampling, settings
@@ -13,7 +12,8 @@ from modeltel.agent.model_call import ModelIdentity
 from modeltel.agent.privacy import FeatureFilter
 from modeltel.agent.record_body import JSON_OPTIONS, encode_body_bytes, json_fallback
 from modeltel.agent.request_context import RequestState
-from modeltel.agent.telemetry.encoding import LogEvent, key_values
+from modeltel.agent.telemetry.encoding import LogFields
+from modeltel.agent.telemetry.log_wire import record_attributes
 from modeltel.agent.telemetry.pipeline import Pipeline
 from modeltel.agent.telemetry.spans import RecordingSpan
 from modeltel.semconv import (
@@ -36,12 +36,12 @@ def feature_filter() -> FeatureFilter:
 
 
 @lru_cache(maxsize=1024)
-def model_attributes(name: str, version: str | None, rate: float) -> list[KeyValue]:
+def model_attributes(name: str, version: str | None, rate: float) -> bytes:
     attributes: dict[str, Any] = {ATTR_MODEL_NAME: name}
     if version is not None:
         attributes[ATTR_MODEL_VERSION] = version
     attributes[ATTR_SAMPLE_RATE] = float(rate)
-    return key_values(attributes)
+    return record_attributes(attributes)
 
 
 def _ids(context: SpanContext | RecordingSpan | None) -> tuple[int, int]:
@@ -101,9 +101,8 @@ def emit_predictions(
         features = selected if privacy.policy.is_open else [privacy.mapping(row) for row in selected]
     attributes = model_attributes(identity.name, identity.version, rate)
     trace_id, span_id = _ids(context)
-    records = []
+    records: list[LogFields] = []
     append = records.append
-    make = tuple.__new__  # LogEvent is a NamedTuple: built without a Python-level __new__ per row
     dumps = orjson.dumps
     for row_features, index in zip(features, kept, strict=True):
         payload: dict[str, Any] = {"features": row_features, "prediction": predictions[index]}
@@ -116,8 +115,9 @@ def emit_predictions(
             body = encode_body_bytes(payload)  # non-finite values: the careful path
         # Kept as text: holding orjson's output buffer itself measured 3-6x slower per row (each
         # dumps then needs fresh memory), while the decoded copy lets the next dumps reuse it.
-        append(make(LogEvent, (time_ns, PREDICTION_EVENT, body.decode(), attributes,
-                               (ATTR_PREDICTION_ID, ids[index]), trace_id, span_id)))  # fmt: skip
+        # a plain tuple of LogEvent's fields: untracked by the collector once queued (see LogEvent)
+        append((time_ns, PREDICTION_EVENT, body.decode(), attributes, ATTR_PREDICTION_ID, ids[index],
+                trace_id, span_id))  # fmt: skip
     pipeline.put_logs(records)
     return ids
 
@@ -134,11 +134,8 @@ def emit_label(
     attributes = (
         model_attributes(identity.name, identity.version, rate)
         if identity
-        else key_values({ATTR_SAMPLE_RATE: float(rate)})
+        else record_attributes({ATTR_SAMPLE_RATE: float(rate)})
     )
     trace_id, span_id = _ids(context)
-    pipeline.put_log(
-        LogEvent(
-            time_ns, LABEL_EVENT, body, attributes, (ATTR_PREDICTION_ID, prediction_id), trace_id, span_id
-        )
-    )
+    record = (time_ns, LABEL_EVENT, body, attributes, ATTR_PREDICTION_ID, prediction_id, trace_id, span_id)
+    pipeline.put_log(record)  # LogEvent's fields in a plain tuple (see LogEvent)

@@ -34,9 +34,9 @@ def key_values(attributes: Mapping[str, Any]) -> list[KeyValue]:
     return [KeyValue(key=key, value=any_value(value)) for key, value in attributes.items()]
 
 
-# The export thread shares the GIL with the request path: encoding a 512-record batch in one
-# go would hold it for milliseconds, which requests see as tail latency. Every this many
-# records the encoder lets a waiting thread run.
+# The export thread shares the GIL with the request path: encoding a 512-record batch of
+# logs in one go would hold it for milliseconds, which requests see as tail latency. Every
+# this many records the encoder lets a waiting thread run. (Spans are encoded as they end.)
 YIELD_EVERY = 128
 
 
@@ -58,7 +58,7 @@ class Origin:
             resource,
             scope,
             LogWriter(resource_bytes, scope_bytes, YIELD_EVERY),
-            SpanWriter(resource_bytes, scope_bytes, YIELD_EVERY),
+            SpanWriter(resource_bytes, scope_bytes),
         )
 
 
@@ -66,20 +66,34 @@ def encode_spans(records: Sequence[SpanRecord], origin: Origin) -> bytes:
     return origin.span_writer.encode(records)
 
 
+def frame_spans(span_fields: Sequence[bytes], origin: Origin) -> bytes:
+    """Spans the pipeline encoded as they ended (``SpanWriter.span_field``), as one request."""
+    return origin.span_writer.frame(span_fields)
+
+
 class LogEvent(NamedTuple):
-    """One event record (a prediction or a label) as the export thread encodes it. A tuple,
-    so a batch's records are built without a Python-level constructor call each."""
+    """The fields of one event record (a prediction or a label) as the export thread encodes
+    it. The request path queues a plain ``tuple`` of these fields, not a ``LogEvent``: an
+    exact tuple of plain values is untracked by the garbage collector at the first collection
+    it survives (a subclass never is), so records waiting out the export delay do not push
+    the young generations into full collections (100+ ms with a loaded model, seen by
+    requests as tail latency). ``attributes`` is bytes, not messages, for the same reason."""
 
     time_ns: int
     event_name: str
     body: str | bytes  # JSON text (UTF-8 bytes are accepted too)
-    attributes: list[KeyValue]  # shared by the records of one model: built once, never mutated
-    record_id: tuple[str, str] | None  # (attribute key, id) of this record alone
+    attributes: bytes  # log_wire.record_attributes; shared by the records of one model
+    id_key: str | None  # the attribute of this record's own id (None: no id), not nested in a
+    id_value: str  # tuple: a nested tuple keeps its parent tracked for one more collection
     trace_id: int
     span_id: int
 
 
-def encode_logs(records: Iterable[LogEvent], origin: Origin) -> bytes:
+# What the request path queues: LogEvent's fields in a plain tuple (see LogEvent).
+LogFields = tuple[int, str, str | bytes, bytes, str | None, str, int, int]
+
+
+def encode_logs(records: Iterable[LogEvent | LogFields], origin: Origin) -> bytes:
     return origin.log_writer.encode(records)
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from modeltel import __version__
-from modeltel.agent.telemetry.encoding import LogEvent, Origin, encode_logs, encode_metrics, encode_spans
+from modeltel.agent.telemetry.encoding import LogFields, Origin, encode_logs, encode_metrics, frame_spans
 from modeltel.agent.telemetry.instruments import Instruments, create_instruments
 from modeltel.agent.telemetry.queue import BoundedQueue
 from modeltel.agent.telemetry.settings import Signal, queue_settings, signal_export
@@ -42,8 +42,11 @@ class Pipeline:
         self._max_batch = settings.max_batch
         self.exports = {signal: signal_export(signal) for signal in ("traces", "metrics", "logs")}
         self.origin = Origin.create(resource_attributes, SCOPE, __version__)
-        self.spans: BoundedQueue[SpanRecord] = BoundedQueue(settings.max_spans)
-        self.logs: BoundedQueue[LogEvent] = BoundedQueue(settings.max_logs)
+        # Spans wait encoded (bytes: never tracked by the garbage collector), records as tuples
+        # of plain values (untracked once they survive a collection): see encoding.LogEvent.
+        self.spans: BoundedQueue[bytes] = BoundedQueue(settings.max_spans)
+        self._span_field = self.origin.span_writer.span_field
+        self.logs: BoundedQueue[LogFields] = BoundedQueue(settings.max_logs)
         self.trace_bound = trace_sampling_bound(trace_sample_rate) if self.exports["traces"].enabled else 0
         self.logs_enabled = self.exports["logs"].enabled
         # Traces the agent starts here are sampled at the prediction rate: prediction ids can
@@ -63,18 +66,24 @@ class Pipeline:
     # -- producers (request path) --------------------------------------------------------
 
     def put_span(self, record: SpanRecord) -> None:
-        if self.spans.put(record) >= self._max_batch and not self._wake.is_set():
+        try:
+            encoded = self._span_field(record)
+        except Exception:  # a bug, never the host's problem: the span is counted as lost
+            self._export_failed["traces"] += 1
+            _log.debug("modeltel could not encode a span", exc_info=True)
+            return
+        if self.spans.put(encoded) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
 
-    def put_log(self, record: LogEvent) -> None:
+    def put_log(self, record: LogFields) -> None:
         if self.logs.put(record) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
 
-    def put_logs(self, records: list[LogEvent]) -> None:
+    def put_logs(self, records: list[LogFields]) -> None:
         """A batch's records at once (one bound check, one wake-up check)."""
         if self.logs.put_many(records) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
@@ -120,7 +129,7 @@ class Pipeline:
                 _log.exception("modeltel export failed unexpectedly")
 
     def _export_pending(self, deadline: float | None = None) -> None:
-        for queue, signal, encode in ((self.spans, "traces", encode_spans), (self.logs, "logs", encode_logs)):
+        for queue, signal, encode in ((self.spans, "traces", frame_spans), (self.logs, "logs", encode_logs)):
             while len(queue) and (deadline is None or time.monotonic() < deadline):
                 batch = queue.take(self.settings.max_batch)
                 if batch and not self._send(signal, encode(batch, self.origin), deadline):

@@ -3,10 +3,11 @@
 import numpy as np
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from modeltel.agent.telemetry.encoding import LogEvent, Origin, encode_logs, key_values
-from modeltel.agent.telemetry.log_wire import varint
+from modeltel.agent.telemetry.encoding import LogEvent, Origin, encode_logs
+from modeltel.agent.telemetry.log_wire import record_attributes, varint
 
 
 def reference_encoding(records: list[LogEvent], origin: Origin) -> bytes:
@@ -20,10 +21,10 @@ def reference_encoding(records: list[LogEvent], origin: Origin) -> bytes:
         log = scope_logs.log_records.add(
             time_unix_nano=record.time_ns, observed_time_unix_nano=record.time_ns, severity_number=9,
             severity_text="INFO", event_name=record.event_name, body=AnyValue(string_value=record.body),
-            attributes=record.attributes,
+            attributes=LogRecord.FromString(record.attributes).attributes,
         )  # fmt: skip
-        if record.record_id is not None:
-            log.attributes.add(key=record.record_id[0], value=AnyValue(string_value=record.record_id[1]))
+        if record.id_key is not None:
+            log.attributes.add(key=record.id_key, value=AnyValue(string_value=record.id_value))
         if record.trace_id:
             log.trace_id = record.trace_id.to_bytes(16, "big")
             log.span_id = record.span_id.to_bytes(8, "big")
@@ -42,8 +43,8 @@ def test_random_records_parse_to_the_reference_message() -> None:
     origin = Origin.create(
         {"service.name": "svc", "service.instance.id": "i", "process.pid": 7}, "modeltel.agent", "1"
     )
-    models = [key_values({"ml.model.name": "churn", "ml.model.version": "3", "modeltel.sample_rate": 0.5}),
-              key_values({"ml.model.name": "größe-модель"})]  # fmt: skip
+    churn = {"ml.model.name": "churn", "ml.model.version": "3", "modeltel.sample_rate": 0.5}
+    models = [record_attributes(churn), record_attributes({"ml.model.name": "größe-модель"})]
     records = []
     for index in range(300):
         body_length = int(rng.choice([5, 300, 20_000]))  # 1-, 2- and 3-byte length prefixes
@@ -53,7 +54,7 @@ def test_random_records_parse_to_the_reference_message() -> None:
             time_ns=int(rng.integers(0, 2**63)),
             event_name="modeltel.prediction" if index % 3 else "modeltel.label",
             body=body, attributes=models[index % 2],
-            record_id=("modeltel.prediction.id", f"{index:032x}") if index % 5 else None,
+            id_key="modeltel.prediction.id" if index % 5 else None, id_value=f"{index:032x}",
             trace_id=int(rng.integers(1, 2**63)) << 64 if traced else 0, span_id=int(rng.integers(1, 2**63)),
         ))  # fmt: skip
     ours = ExportLogsServiceRequest.FromString(encode_logs(records, origin))

@@ -1,15 +1,21 @@
 """The agent's export pipeline against a real OTLP/HTTP endpoint on 127.0.0.1."""
 
+import gc
 import socket
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from opentelemetry.trace import SpanKind
 
-from modeltel.agent.telemetry.encoding import LogEvent, key_values
+from modeltel.agent import settings
+from modeltel.agent.model_call import ModelIdentity
+from modeltel.agent.prediction_log import emit_label, emit_predictions
+from modeltel.agent.telemetry.encoding import LogEvent
+from modeltel.agent.telemetry.log_wire import record_attributes
 from modeltel.agent.telemetry.pipeline import Pipeline
-from modeltel.agent.telemetry.spans import start_span, trace_sampling_bound
+from modeltel.agent.telemetry.spans import start_child_span, start_span, trace_sampling_bound
 from tests.agent.otlp_sink import Sink, running_sink
 from tests.conftest import wait_until
 
@@ -42,7 +48,7 @@ def log_event(index: int) -> LogEvent:
     return LogEvent(
         1_700_000_000_000_000_000 + index, "modeltel.prediction",
         f'{{"features":{{"x":{index}}},"prediction":1}}',
-        key_values({"ml.model.name": "m"}), ("modeltel.prediction.id", f"{index:032x}"), 0, 0,
+        record_attributes({"ml.model.name": "m"}), "modeltel.prediction.id", f"{index:032x}", 0, 0,
     )  # fmt: skip
 
 
@@ -162,3 +168,36 @@ def test_a_collector_that_comes_back_gets_what_was_queued(monkeypatch: pytest.Mo
             wait_until(lambda: len(late_sink.log_records()) == 20, timeout=30, what="the queued records")
     finally:
         pipeline.shutdown(timeout_s=0.5)
+
+
+def test_queued_spans_and_records_are_not_tracked_by_the_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What waits in the queues for the export delay must not count towards full collections:
+    tracked objects surviving that long trigger one every few seconds under load (100+ ms
+    each with a loaded model). Spans wait as bytes, records as exact tuples of plain values."""
+    monkeypatch.setattr(settings, "_current", settings.AgentSettings())
+    pipeline = make_pipeline(
+        monkeypatch, f"http://127.0.0.1:{closed_port()}", OTEL_BSP_SCHEDULE_DELAY="60000"
+    )
+    try:
+        span = start_span("POST /predict", None, SpanKind.SERVER, {"http.route": "/predict", "n": 1},
+                          pipeline.put_span, pipeline.trace_bound)  # fmt: skip
+        child = start_child_span(
+            "model.predict", span, SpanKind.INTERNAL, {"ml.model.name": "m"}, pipeline.put_span
+        )
+        child.record_exception(ValueError("bad row"))
+        child.end()
+        span.end()
+        rows = np.random.default_rng(4).normal(size=(5, 3))
+        emit_predictions(pipeline, ModelIdentity("m", "1"), ["a", "b", "c"], rows, [0, 1, 0, 1, 1],
+                         rows[:, :2].tolist(), span, None, 1_700_000_000_000_000_000)  # fmt: skip
+        emit_label(
+            pipeline, "0" * 32, '{"label":1}', ModelIdentity("m", "1"), None, 1_700_000_000_000_000_000
+        )
+        queued = [*pipeline.spans._items, *pipeline.logs._items]
+        assert len(queued) == 2 + 5 + 1
+        gc.collect()
+        assert [type(item).__name__ for item in queued if gc.is_tracked(item)] == []
+    finally:
+        pipeline.shutdown(timeout_s=0.1)
