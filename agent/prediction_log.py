@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import Span, SpanContext
 
 from modeltel.agent import sampling, settings
 from modeltel.agent.model_call import ModelIdentity
@@ -44,9 +44,11 @@ def model_attributes(name: str, version: str | None, rate: float) -> bytes:
     return record_attributes(attributes)
 
 
-def _ids(context: SpanContext | RecordingSpan | None) -> tuple[int, int]:
+def _ids(context: SpanContext | Span | None) -> tuple[int, int]:
     if type(context) is RecordingSpan:  # sampled, its ids in slots
         return context.trace_id, context.span_id
+    if isinstance(context, Span):  # e.g. the NonRecordingSpan of a root call whose trace was dropped
+        context = context.get_span_context()
     if context is not None and context.is_valid and context.trace_flags.sampled:
         return context.trace_id, context.span_id
     return 0, 0
@@ -59,7 +61,7 @@ def emit_predictions(
     rows: Any,
     predictions: Sequence[Any],
     probabilities: Sequence[Any] | None,
-    context: SpanContext | RecordingSpan | None,
+    context: SpanContext | Span | None,
     request: RequestState | None,
     time_ns: int,
     ids: list[str] | None = None,

@@ -69,3 +69,38 @@ def test_batch_rows_errors_and_spans_from_a_plain_script(
     assert (
         detailed_collector.value("modeltel_model_inference_duration_seconds_count", ml_model_name="ages") == 2
     )
+
+
+UNTRACED = """
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(1)
+x = rng.normal(size=(60, 2))
+model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+for row in x[:20]:
+    model.predict_proba(row.reshape(1, -1))
+"""
+
+
+def test_calls_outside_any_trace_whose_own_trace_is_dropped_still_log_their_rows(
+    detailed_collector: Collector,
+) -> None:
+    """A batch job's calls start their own root span; with traces sampled away that span is
+    not recorded, and the rows (sampled by their own rate) must still be logged, without ids
+    of a trace that was never sent."""
+    env = agent_env(detailed_collector, MODELTEL_MODEL_NAME="untraced", MODELTEL_TRACES_SAMPLE_RATE="0")
+    result = subprocess.run(
+        [sys.executable, "-c", UNTRACED], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "could not record" not in result.stderr
+
+    def records() -> list[dict]:
+        log = detailed_collector.process.log()
+        return [r for _, r in exported_log_records(log) if r.get("eventName") == "modeltel.prediction"]
+
+    wait_until(lambda: len(records()) == 20, what="one record per call")
+    assert not any(r.get("traceId") for r in records())
+    assert not [
+        s for _, s in exported_spans(detailed_collector.process.log()) if s["name"] == "model.predict"
+    ]
