@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Debian packages the tests start for real.
 SYSTEM_PACKAGES := prometheus prometheus-alertmanager docker-compose
-# Debian packages the benchmarks use (wrk drives bench/overhead.py).
-BENCH_PACKAGES := wrk
+# Debian packages the benchmarks use (wrk drives bench/overhead.py, valgrind bench/instructions.py).
+BENCH_PACKAGES := wrk valgrind
 
 .PHONY: demo test lint bench install system-packages clean
 
@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/instructions.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/check.py
