@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,48 @@ def _thread_kind(name: str) -> str:
     return "loop" if name == "server" else "other"
 
 
+def serve_example() -> tuple[Any, Any, Callable[[], None]]:
+    """uvicorn serving ``examples/iris_server.py`` from a thread named ``server`` on a free
+    port, started (profile hooks set before this call apply to its threads), and a function
+    that sends it one keep-alive prediction request, raising unless it answers 200."""
+    import http.client
+    import socket
+    import threading
+    import time
+
+    sys.path.insert(0, str(REPO / "examples"))
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config("iris_server:app", host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="server", daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+
+    def post() -> None:
+        connection.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}")
+
+    return server, thread, post
+
+
 def child(requests: int, warmup: int) -> None:
     """Runs in the measured process: serve, count, request, print JSON."""
     import collections
-    import http.client
     import random
     import threading
     import time
 
     random.seed(0)
-    sys.path.insert(0, str(REPO / "examples"))
-    import uvicorn
-
     calls: collections.Counter = collections.Counter()
     builtins: collections.Counter = collections.Counter()
     functions: collections.Counter = collections.Counter()
@@ -64,28 +95,8 @@ def child(requests: int, warmup: int) -> None:
         elif event == "c_call":
             builtins[kind] += 1
 
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config("iris_server:app", host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
     threading.setprofile(profile)
-    thread = threading.Thread(target=server.run, name="server", daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-
-    def post() -> None:
-        connection.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"status {response.status}")
-
+    server, thread, post = serve_example()
     for _ in range(warmup):
         post()
     time.sleep(0.5)

@@ -30,40 +30,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from calls import BODY, REPO, VARIANTS, start_sink
+from calls import VARIANTS, serve_example, start_sink
 
 DEFAULT_VARIANTS = "uninstrumented,modeltel-10%,modeltel-100%,modeltel-10%+MODELTEL_CAPTURE_MODELS=0"
 
 
 def child(requests: int, warmup: int, flag: str) -> None:
     """Runs under valgrind: serve from a thread, warm up, wait for instrumentation, request."""
-    import http.client
     import random
-    import socket
-    import threading
 
     random.seed(0)
-    sys.path.insert(0, str(REPO / "examples"))
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config("iris_server:app", host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="server", daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    connection = http.client.HTTPConnection("127.0.0.1", port)
-
-    def post() -> None:
-        connection.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"status {response.status}")
-
+    _, _, post = serve_example()
     for _ in range(warmup):
         post()
     time.sleep(1.0)

@@ -109,7 +109,18 @@ class TelemetryMiddleware:
                     headers.append((_HEADER, ",".join(state.prediction_ids).encode("latin-1")))
                     message = {**message, "headers": headers}
             elif kind == "http.response.body" and not message.get("more_body", False):
-                await _send_outside_request(send, message, outer_context, outer_request)
+                # The server arms its keep-alive timer while sending the last message (uvicorn:
+                # call_later), and the timer keeps a copy of the current context for seconds.
+                # Under the request's context that copy would hold its span, state and body
+                # models through collections, enough of them to trigger a full one every few
+                # seconds (100+ ms with a loaded model). Restored after, for background tasks.
+                request_token = current_request.set(outer_request)
+                context_token = trace_context.attach(outer_context)
+                try:
+                    await send(message)
+                finally:
+                    trace_context.detach(context_token)
+                    current_request.reset(request_token)
                 return
             await send(message)
 
@@ -158,27 +169,6 @@ class TelemetryMiddleware:
 
 
 _MAX_METRIC_KEYS = 4096
-
-
-async def _send_outside_request(
-    send: Any, message: dict[str, Any], outer_context: Any, outer_request: RequestState | None
-) -> None:
-    """The response's last message, sent with the request's context variables unset.
-
-    The server arms its keep-alive timer inside this call (uvicorn: ``call_later`` when the
-    response completes), and a timer keeps a copy of the current context until it fires or
-    the loop purges it, seconds later. Sent under the request's context, that copy would
-    hold the request's span, state and body models through garbage collections, and enough
-    of them survive into the oldest generation to trigger a full collection every few
-    seconds (100+ ms each with a loaded model). The variables are restored afterwards, so
-    background tasks that run after the response still see the request."""
-    request_token = current_request.set(outer_request)
-    context_token = trace_context.attach(outer_context)
-    try:
-        await send(message)
-    finally:
-        trace_context.detach(context_token)
-        current_request.reset(request_token)
 
 
 def _prepare_process() -> None:
