@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from modeltel.agent import model_registry, settings, trace_context
+from modeltel.agent import model_registry, sampling, settings, trace_context
 from modeltel.agent.model_call import ModelCall, ModelIdentity
 from modeltel.agent.prediction_log import emit_predictions
 from modeltel.agent.request_context import current_request
@@ -63,9 +63,11 @@ def observe(
     if pipeline is None and not _listeners:
         return function(*args, **kwargs)
     request = current_request.get()
-    if not _listeners and (
-        not pipeline.logs_enabled or (request is not None and request.trace_kept is False)
-    ):
+    if request is not None and request.trace_kept is False and not _listeners:
+        if trace_context.current() is request.context:  # still the request's own dropped trace
+            return _observe_dropped(pipeline, model, method, function, args, kwargs, describe, request)
+        token = call_mode.set(OUTPUTS_ONLY)
+    elif not _listeners and not pipeline.logs_enabled:
         token = call_mode.set(OUTPUTS_ONLY)
     else:
         token = call_mode.set(WITH_INPUTS)
@@ -96,12 +98,71 @@ def observe(
         call_mode.reset(token)
 
 
+def _observe_dropped(
+    pipeline: Any,
+    model: Any,
+    method: str,
+    function: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+    describe: Describe,
+    request: Any,
+) -> Any:
+    """``observe`` for a call inside a request whose trace sampling dropped (at 10% sampling,
+    nine calls in ten): no span and no record can come of it, so only the inference
+    duration, the predictions counter and the rows' prediction ids (for the response header)
+    are kept, without the span and record machinery of ``_Call``. The ids are drawn as
+    ``emit_predictions`` draws them for a dropped trace: each one sampled away."""
+    token = call_mode.set(OUTPUTS_ONLY)
+    try:
+        started = time.perf_counter_ns()
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as error:
+            duration = time.perf_counter_ns() - started
+            try:
+                _Call(pipeline, model_labels(model), request, None, None).failed(error, duration)
+            except Exception:
+                _log.exception("modeltel could not record a failed model call")
+            raise
+        duration = time.perf_counter_ns() - started
+        try:
+            labels = model_labels(model)
+            instruments = pipeline.instruments
+            instruments.inference_duration.record(duration / 1e9, labels.attributes)
+            call = describe(model, method, args[1:], kwargs, result)
+            if call is None:
+                return result
+            predictions, rows = call.predictions, call.rows
+            if rows == 1 and type(predictions) is list and type(predictions[0]) is not list:
+                counted = predictions[0]
+            elif type(predictions) is list:
+                counted = predictions
+            else:
+                counted = _as_list(predictions) if predictions is not None else [None] * rows
+            instruments.predictions.add_counted(
+                count_by_class, (labels.attributes, counted, call.probabilities is not None)
+            )
+            agent = settings.current()
+            if rows and agent.prediction_id_header:
+                bound = sampling.threshold(agent.sample_rate)
+                if rows == 1:
+                    request.prediction_ids.append(sampling.new_prediction_id(bound, False))
+                else:
+                    request.prediction_ids.extend(sampling.new_prediction_ids(rows, bound, False))
+        except Exception:
+            _log.exception("modeltel could not record a %s call of %s", method, type(model).__name__)
+        return result
+    finally:
+        call_mode.reset(token)
+
+
 class _ModelLabels:
     """What a model's telemetry is labelled with, settled at its first call (and again after
     any ``register_model``): its identity, the metric attributes, and per predicted class
     the attributes of the predictions counter, capped at ``max_classes`` classes."""
 
-    __slots__ = ("attributes", "by_class", "generation", "identity", "model")
+    __slots__ = ("attributes", "by_class", "generation", "identity", "model", "span_attributes")
 
     def __init__(self, model: Callable[[], Any], identity: ModelIdentity, generation: int) -> None:
         self.model = model  # a weak reference, or a strong stand-in
@@ -111,6 +172,7 @@ class _ModelLabels:
         if identity.version is not None:
             attributes += (("ml.model.version", identity.version),)
         self.attributes = attributes
+        self.span_attributes = dict(attributes)  # copied into each model.predict span's own
         self.by_class = _classes_by_identity.setdefault(identity, {})
         _labels_by_attributes[attributes] = self
 
@@ -196,7 +258,7 @@ class _Call:
             labels = model_labels(model)
             current = trace_context.current_span(request)
             if type(current) is RecordingSpan:  # the agent's own span: sampled, ids in slots
-                attributes = {**dict(labels.attributes), "ml.model.method": method}
+                attributes = {**labels.span_attributes, "ml.model.method": method}
                 span = start_child_span(
                     "model.predict", current, SpanKind.INTERNAL, attributes, pipeline.put_span
                 )
@@ -204,7 +266,7 @@ class _Call:
                 parent = current.get_span_context()
                 if parent.is_valid and not parent.trace_flags.sampled:
                     return cls(pipeline, labels, request, None, None)  # a dropped trace: no span to record
-                attributes = {**dict(labels.attributes), "ml.model.method": method}
+                attributes = {**labels.span_attributes, "ml.model.method": method}
                 sink, bound = pipeline.put_span, pipeline.trace_bound
                 span = start_span("model.predict", parent, SpanKind.INTERNAL, attributes, sink, bound)
             token = trace_context.attach(trace_context.with_span(span))

@@ -18,7 +18,7 @@ class ModelIdentity:
     version: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelCall:
     """One predict-like call: ``rows`` inputs and, after the call, one output per row.
 

@@ -87,14 +87,16 @@ def emit_predictions(
         )
     if not pipeline.logs_enabled or bound == 0 or (drawn and keep is False and bound < sampling.FULL):
         return ids  # ids drawn to match a dropped trace are all dropped too
-    if bound >= sampling.FULL:
+    if bound >= sampling.FULL or (drawn and keep is True):  # every id is kept (drawn to be)
         kept: Sequence[int] = range(len(ids))
-        selected = mappings if mappings is not None else rows.tolist() if hasattr(rows, "tolist") else rows
     else:
         kept = [index for index, prediction_id in enumerate(ids) if int(prediction_id[:16], 16) < bound]
         if not kept:
             return ids
-        source = mappings if mappings is not None else rows
+    source = mappings if mappings is not None else rows
+    if len(kept) == len(ids):  # all rows: no fancy index (numpy's costs ten times a tolist on one row)
+        selected = source.tolist() if hasattr(source, "tolist") else source
+    else:
         selected = source[kept].tolist() if hasattr(source, "tolist") else [source[index] for index in kept]
     privacy = feature_filter()
     if mappings is None:

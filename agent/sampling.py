@@ -34,22 +34,34 @@ def is_sampled(prediction_id: str, rate: float) -> bool:
         return False
 
 
+LOW_BITS = FULL - 1
+
+
 def new_prediction_id(bound: int, keep: bool | None = None) -> str:
-    """128 random bits as 32 hex digits; with ``keep`` given, drawn to sample that way."""
-    high, low = random.getrandbits(64), random.getrandbits(64)
-    if keep is True and bound < FULL and bound > 0:
-        high %= bound
+    """128 random bits as 32 hex digits; with ``keep`` given, drawn to sample that way.
+
+    One ``getrandbits(128)`` and ``bytes.hex``: half the cost of formatting two 64-bit halves
+    with ``:016x``, on a path every prediction takes."""
+    bits = random.getrandbits(128)
+    if keep is True and 0 < bound < FULL:
+        bits = ((bits >> 64) % bound) << 64 | (bits & LOW_BITS)
     elif keep is False and bound < FULL:
-        high = bound + high % (FULL - bound)
-    return f"{high:016x}{low:016x}"
+        bits = (bound + (bits >> 64) % (FULL - bound)) << 64 | (bits & LOW_BITS)
+    return bits.to_bytes(16, "big").hex()
 
 
 def new_prediction_ids(count: int, bound: int, keep: bool | None = None) -> list[str]:
     """``count`` ids as ``new_prediction_id`` draws them, in one call (a batch's rows)."""
     getrandbits = random.getrandbits
     if keep is True and 0 < bound < FULL:
-        return [f"{getrandbits(64) % bound:016x}{getrandbits(64):016x}" for _ in range(count)]
+        return [
+            (((bits >> 64) % bound) << 64 | (bits & LOW_BITS)).to_bytes(16, "big").hex()
+            for bits in (getrandbits(128) for _ in range(count))
+        ]
     if keep is False and bound < FULL:
         span = FULL - bound
-        return [f"{bound + getrandbits(64) % span:016x}{getrandbits(64):016x}" for _ in range(count)]
-    return [f"{getrandbits(64):016x}{getrandbits(64):016x}" for _ in range(count)]
+        return [
+            ((bound + (bits >> 64) % span) << 64 | (bits & LOW_BITS)).to_bytes(16, "big").hex()
+            for bits in (getrandbits(128) for _ in range(count))
+        ]
+    return [getrandbits(128).to_bytes(16, "big").hex() for _ in range(count)]

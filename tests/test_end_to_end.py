@@ -198,3 +198,42 @@ def test_latency_exemplars_lead_from_prometheus_to_the_request_traces(
         prometheus.process.stop()
     traces = {span["traceId"] for _, span in exported_spans(detailed_collector.process.log())}
     assert request_exemplars <= traces and inference_exemplars <= traces
+
+
+def test_partial_sampling_keeps_exactly_the_sampled_ids_and_counts_every_prediction(
+    detailed_collector: Collector, tmp_path: Path
+) -> None:
+    """At 30%, most requests take the dropped-trace path: their ids still come back, none of
+    them is logged or traced, and every prediction is still counted and timed."""
+    from modeltel.agent.sampling import is_sampled
+
+    env = agent_env(detailed_collector, **MODEL, MODELTEL_SAMPLE_RATE="0.3")
+    server = launch_model_server(tmp_path, env)
+    try:
+        ids = send_predictions(server.url, 60)
+        kept = {i for i in ids if is_sampled(i, 0.3)}
+        assert len(set(ids)) == 60 and 0 < len(kept) < 60
+        model = {"ml_model_name": "iris-classifier", "ml_model_version": "1"}
+        wait_until(
+            lambda: (
+                detailed_collector.value("modeltel_model_inference_duration_seconds_count", **model) == 60
+                and detailed_collector.value("modeltel_model_predictions_total", **model) == 60
+                and detailed_collector.value("modeltel_prediction_records_total", **model) == len(kept)
+            ),
+            what="every call timed and counted, the sampled ones logged",
+        )
+        time.sleep(1.5)  # a late record or span of a dropped request would arrive by now
+    finally:
+        server.process.stop()
+    log = detailed_collector.process.log()
+    records = [r for _, r in exported_log_records(log) if r.get("eventName") == "modeltel.prediction"]
+    assert {attribute_map(r["attributes"])["modeltel.prediction.id"] for r in records} == kept
+    assert len(records) == len(kept)
+    spans = [span for _, span in exported_spans(log)]
+    requests = {span["traceId"] for span in spans if span["name"] == "POST /predict"}
+    model_spans = [span for span in spans if span["name"] == "model.predict"]
+    assert len(requests) == len(model_spans) == len(kept)  # a trace exactly for each kept prediction
+    assert {r["traceId"] for r in records} == requests
+    by_class = [s.value for s in detailed_collector.samples() if s.name == "modeltel_model_predictions_total"]
+    assert sum(by_class) == 60
+    assert "Traceback" not in server.process.log()

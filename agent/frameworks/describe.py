@@ -71,10 +71,13 @@ def describe_estimator_call(
     """scikit-learn-style ``predict(X)``, ``predict_proba(X)``, ``decision_function(X)``,
     including the XGBoost and LightGBM scikit-learn wrappers."""
     try:
+        if not kwargs:  # ``predict(X)``, the serving case
+            data = args[0] if args else None
+            return model_call(model, method, data, describe_outputs(model, method, result))
         data = first_argument(args, kwargs, "X")
-        if kwargs and any(kwargs.get(flag) for flag in NOT_PREDICTIONS):
+        if any(kwargs.get(flag) for flag in NOT_PREDICTIONS):
             return None
-        if kwargs and (kwargs.get("output_margin") or kwargs.get("raw_score")):  # XGBoost / LightGBM margins
+        if kwargs.get("output_margin") or kwargs.get("raw_score"):  # XGBoost / LightGBM margins
             return model_call(
                 model, method, data, from_raw_scores(result), objective_of_estimator(model, True)
             )

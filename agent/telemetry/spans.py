@@ -71,24 +71,26 @@ class RecordingSpan(Span):
     """A sampled span that hands itself to ``sink`` (a bounded queue's ``put``) when ended."""
 
     __slots__ = ("_attributes", "_context", "_ended", "_events", "_kind", "_name", "_parent", "_sink",
-                 "_start", "_status", "_status_message", "span_id", "trace_id")  # fmt: skip
+                 "_start", "_status", "_status_message", "_trace_state", "span_id", "trace_id")  # fmt: skip
 
     def __init__(
         self,
         name: str,
-        context: SpanContext,
+        trace_id: int,
+        span_id: int,
+        trace_state: TraceState,
         parent_span_id: int,
         kind: SpanKind,
         attributes: dict[str, Any],
         sink: Any,
         start_ns: int | None = None,
-        ids: tuple[int, int] | None = None,
     ) -> None:
         self._name = name
-        self._context = context
-        # The ids again as plain slots: SpanContext's are properties, read on every record.
-        # ``ids`` are the same, from a caller that holds them already (two property reads less).
-        self.trace_id, self.span_id = ids if ids is not None else (context.trace_id, context.span_id)
+        # The ids as plain slots, read on every record and exemplar; the API's SpanContext
+        # (a tuple subclass built in Python, ~0.5 µs) only when something asks for it.
+        self.trace_id, self.span_id = trace_id, span_id
+        self._trace_state = trace_state
+        self._context: SpanContext | None = None
         self._parent = parent_span_id
         self._kind = kind
         self._attributes = attributes
@@ -100,7 +102,12 @@ class RecordingSpan(Span):
         self._ended = False
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        context = self._context
+        if context is None:
+            context = self._context = SpanContext(
+                self.trace_id, self.span_id, False, SAMPLED, self._trace_state
+            )
+        return context
 
     def is_recording(self) -> bool:
         return not self._ended
@@ -196,17 +203,17 @@ def start_span(
     span_id = getrandbits(64) or 1
     if not sampled:
         return NonRecordingSpan(SpanContext(trace_id, span_id, False, UNSAMPLED, state))
-    context = SpanContext(trace_id, span_id, False, SAMPLED, state)
-    return RecordingSpan(name, context, parent_id, kind, attributes, sink, start_ns, (trace_id, span_id))
+    return RecordingSpan(name, trace_id, span_id, state, parent_id, kind, attributes, sink, start_ns)
 
 
 def start_child_span(
     name: str, parent: RecordingSpan, kind: SpanKind, attributes: dict[str, Any], sink: Any
 ) -> RecordingSpan:
     """``start_span`` for a parent the agent recorded itself: sampled, its ids read from slots."""
-    trace_id, span_id = parent.trace_id, random.getrandbits(64) or 1
-    context = SpanContext(trace_id, span_id, False, SAMPLED, parent._context.trace_state)
-    return RecordingSpan(name, context, parent.span_id, kind, attributes, sink, None, (trace_id, span_id))
+    span_id = random.getrandbits(64) or 1
+    return RecordingSpan(
+        name, parent.trace_id, span_id, parent._trace_state, parent.span_id, kind, attributes, sink
+    )
 
 
 __all__ = [
