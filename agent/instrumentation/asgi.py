@@ -80,17 +80,19 @@ class TelemetryMiddleware:
         carrier = _carrier(headers) if headers else None
         parent_context = propagate.extract(carrier) if carrier else None
         parent = trace.get_current_span(parent_context).get_span_context() if parent_context else None
-        attributes = {
-            "http.request.method": method,
-            "url.path": scope.get("path", ""),
-            "url.scheme": scope.get("scheme", "http"),
-        }
-        span = start_span(
-            method, parent, SpanKind.SERVER, attributes, pipeline.put_span, pipeline.trace_bound
-        )
+        span = start_span(method, parent, SpanKind.SERVER, {}, pipeline.put_span, pipeline.trace_bound)
+        recording = type(span) is RecordingSpan
+        if recording:  # an unsampled request's span keeps no attributes: not even built
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.path": scope.get("path", ""),
+                    "url.scheme": scope.get("scheme", "http"),
+                }
+            )
         state = RequestState()
         if pipeline.traces_follow_predictions and (parent is None or not parent.is_valid):
-            state.trace_kept = type(span) is RecordingSpan
+            state.trace_kept = recording
         state.span = span
         state.context = trace_context.with_span(span, parent_context)
         outer_context, outer_request = trace_context.current(), current_request.get()
