@@ -9,6 +9,7 @@ histograms keeps too), so the request path takes no lock. The export thread turn
 OTLP messages the SDK would send (cumulative temporality), named by the semantic conventions.
 """
 
+import collections
 import logging
 import threading
 import time
@@ -154,17 +155,26 @@ class Counter(_Recorded):
             self.fold()
 
     def fold(self) -> None:
+        """Equal entries are tallied first, in C (``collections.Counter``): most are the same
+        one-row prediction of the same model and class, so ``counts`` runs once per distinct
+        entry, not once per call. A batch's list of predictions is unhashable: a fold that
+        holds one goes entry by entry."""
         with self._lock:
+            taken = self._drained()
+            try:
+                entries: Iterable[tuple[tuple, int]] = collections.Counter(taken).items()
+            except TypeError:
+                entries = ((entry, 1) for entry in taken)
             values = self._values
-            for index, (counted, item, amount) in enumerate(self._drained()):
+            for index, ((counted, item, amount), times) in enumerate(entries):
                 if index % YIELD_EVERY == YIELD_EVERY - 1:
                     time.sleep(0)  # let the request path run: this thread shares its GIL
                 if not counted:
-                    values[item] = values.get(item, 0) + amount
+                    values[item] = values.get(item, 0) + amount * times
                     continue
                 try:
                     for attributes, count in self._counts(item):
-                        values[attributes] = values.get(attributes, 0) + count
+                        values[attributes] = values.get(attributes, 0) + count * times
                 except Exception:
                     _log.exception("modeltel could not count a measurement of %s", self.name)
 

@@ -72,6 +72,35 @@ def test_counter_from_threads_is_exact_and_counted_items_fold_later() -> None:
     assert len(calls) == 20_000
 
 
+def test_equal_entries_are_counted_once_each_and_a_batch_among_them_loses_nothing() -> None:
+    calls = []
+
+    def counts(item: tuple) -> list:
+        calls.append(item)
+        model, predictions = item
+        predictions = predictions if type(predictions) is list else [predictions]
+        return [(((("model", model), ("class", str(p)))), 1) for p in predictions]
+
+    rng = np.random.default_rng(3)
+    classes = rng.choice(["a", "b", "c"], size=3000)  # with the adds, fewer than FOLD_AT: one fold
+    for with_batch in (False, True):
+        counter, calls[:] = Counter("c", "1", ""), []
+        for index, label in enumerate(classes):
+            counter.add_counted(counts, ("m", str(label)))
+            if index % 3 == 0:
+                counter.add(2, (("model", "m"),))
+        if with_batch:
+            counter.add_counted(counts, ("m", ["a", "a", "c"]))  # unhashable: entry by entry
+        values = {
+            tuple(kv.value.string_value for kv in p.attributes): p.as_int
+            for p in counter.to_otlp(1).sum.data_points
+        }
+        extra = {"a": 2, "b": 0, "c": 1} if with_batch else {"a": 0, "b": 0, "c": 0}
+        expected = {("m", c): int((classes == c).sum()) + extra[c] for c in "abc"}
+        assert values == expected | {("m",): 2 * len(range(0, 3000, 3))}
+        assert len(calls) == (3000 + 1 if with_batch else 3)  # tallied: once per distinct entry
+
+
 def test_pending_measurements_stay_bounded_without_the_export_thread() -> None:
     histogram, counter = Histogram("h", "s", "", BOUNDS), Counter("c", "1", "")
     for _ in range(3 * metrics.FOLD_AT + 5):
