@@ -87,6 +87,7 @@ def measure(variant: str, requests: int, warmup: int, sink_port: int, work: Path
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
             "MODELTEL_MODEL_NAME": "iris-classifier",
+            "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),  # dict probing: same every run
         }
     )
     flag, dump, log = str(work / tag), str(work / f"{tag}.callgrind"), work / f"{tag}.log"
