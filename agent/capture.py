@@ -133,16 +133,8 @@ def _observe_dropped(
             call = describe(model, method, args[1:], kwargs, result)
             if call is None:
                 return result
-            predictions, rows = call.predictions, call.rows
-            if rows == 1 and type(predictions) is list and type(predictions[0]) is not list:
-                counted = predictions[0]
-            elif type(predictions) is list:
-                counted = predictions
-            else:
-                counted = _as_list(predictions) if predictions is not None else [None] * rows
-            instruments.predictions.add_counted(
-                count_by_class, (labels.attributes, counted, call.probabilities is not None)
-            )
+            count_predictions(instruments, labels, call)
+            rows = call.rows
             agent = settings.current()
             if rows and agent.prediction_id_header:
                 bound = sampling.threshold(agent.sample_rate)
@@ -210,6 +202,19 @@ def count_by_class(item: tuple[Any, Any, bool]) -> list[tuple[Attributes, int]]:
         label = str(prediction)
         by_label[label] = by_label.get(label, 0) + 1
     return [(labels.class_attributes(label), count) for label, count in by_label.items()]
+
+
+def count_predictions(instruments: Any, labels: "_ModelLabels", call: ModelCall) -> list[Any]:
+    """Queue a call's predictions for the by-class counter; returns them as a list, one per
+    row. A 1-row call waits as its one prediction, not a list (see ``count_by_class``)."""
+    predictions = call.predictions
+    if type(predictions) is not list:
+        predictions = _as_list(predictions) if predictions is not None else [None] * call.rows
+    counted = predictions[0] if len(predictions) == 1 and type(predictions[0]) is not list else predictions
+    instruments.predictions.add_counted(
+        count_by_class, (labels.attributes, counted, call.probabilities is not None)
+    )
+    return predictions
 
 
 # Shared by every model object with the same identity, so the class cap is per model name.
@@ -306,15 +311,7 @@ class _Call:
             instruments.inference_duration.record(duration_ns / 1e9, labels.attributes)
         if call is None:
             return
-        predictions = call.predictions
-        if type(predictions) is not list:
-            predictions = _as_list(predictions) if predictions is not None else [None] * call.rows
-        counted = (
-            predictions[0] if len(predictions) == 1 and type(predictions[0]) is not list else predictions
-        )
-        instruments.predictions.add_counted(
-            count_by_class, (labels.attributes, counted, call.probabilities is not None)
-        )
+        predictions = count_predictions(instruments, labels, call)
         if span is not None:
             span.set_attribute("ml.model.batch_size", call.rows)
             if call.objective is not None:

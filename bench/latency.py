@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import BODY, LOAD_CPU, free_port, start_collector, variant_command, wait_for
+from overhead import BODY, LOAD_CPU, served, start_collector
 
 DEFAULT_VARIANTS = "uninstrumented,modeltel-100%,modeltel-10%"
 REQUEST = (
@@ -87,17 +86,9 @@ async def open_loop(port: int, rate: float, seconds: float, connections: int) ->
 
 
 def measure(name: str, collector: str, args: argparse.Namespace, work: Path) -> dict[str, float]:
-    port = free_port()
-    command, env = variant_command(name, port, collector)
-    log = (work / f"{name.replace('%', 'pct')}.log").open("ab")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/healthz")
+    with served(name, collector, work) as (_, port):
         asyncio.run(open_loop(port, args.rate, 2.0, args.connections))  # warm-up
         latencies, late = asyncio.run(open_loop(port, args.rate, args.seconds, args.connections))
-    finally:
-        server.terminate()
-        server.wait(20)
     p50, p99, p999 = np.percentile(latencies, [50, 99, 99.9]) * 1e3
     return {"p50": p50, "p99": p99, "p999": p999, "late": late, "requests": len(latencies)}
 

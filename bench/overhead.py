@@ -30,6 +30,7 @@ so a change is compared before and after in the same rounds.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,22 +190,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(name: str, collector: str, args: argparse.Namespace, script: Path, work: Path) -> Result:
+@contextlib.contextmanager
+def served(name: str, collector: str, work: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A fresh server process for variant ``name``, ready to serve; its port. Its output goes
+    to a log in ``work``; it is stopped on leaving."""
     port = free_port()
     command, env = variant_command(name, port, collector)
     log = (work / f"{name.replace('%', 'pct')}.log").open("ab")
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(f"http://127.0.0.1:{port}/healthz")
+        yield server, port
+    finally:
+        server.terminate()
+        server.wait(20)
+        log.close()
+
+
+def measure(name: str, collector: str, args: argparse.Namespace, script: Path, work: Path) -> Result:
+    with served(name, collector, work) as (server, port):
         run_wrk(port, 2, args.connections, script)  # warm-up: first-request set-up, caches
         cpu_before = cpu_seconds(server.pid)
         result = run_wrk(port, args.seconds, args.connections, script)
         result.cpu_us_per_request = (cpu_seconds(server.pid) - cpu_before) / max(result.requests, 1) * 1e6
         result.load_average = os.getloadavg()[0]
         return result
-    finally:
-        server.terminate()
-        server.wait(20)
 
 
 def main() -> None:
