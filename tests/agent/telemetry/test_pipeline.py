@@ -1,7 +1,10 @@
 """The agent's export pipeline against a real OTLP/HTTP endpoint on 127.0.0.1."""
 
 import gc
+import os
 import socket
+import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,7 +17,7 @@ from modeltel.agent.model_call import ModelIdentity
 from modeltel.agent.prediction_log import emit_label, emit_predictions
 from modeltel.agent.telemetry.encoding import LogEvent
 from modeltel.agent.telemetry.log_wire import record_attributes
-from modeltel.agent.telemetry.pipeline import Pipeline
+from modeltel.agent.telemetry.pipeline import EXPORT_THREAD_NICE, Pipeline
 from modeltel.agent.telemetry.spans import start_child_span, start_span, trace_sampling_bound
 from tests.agent.otlp_sink import Sink, running_sink
 from tests.conftest import wait_until
@@ -201,3 +204,22 @@ def test_queued_spans_and_records_are_not_tracked_by_the_garbage_collector(
         assert [type(item).__name__ for item in queued if gc.is_tracked(item)] == []
     finally:
         pipeline.shutdown(timeout_s=0.1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_export_thread_runs_at_the_lowest_priority_and_the_host_keeps_its_own(
+    monkeypatch: pytest.MonkeyPatch, sink: Sink
+) -> None:
+    """The request path wins the CPU (and so the GIL) whenever both could run; the host's
+    threads keep the priority they had."""
+    host_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    pipeline = make_pipeline(monkeypatch, sink.url)
+    try:
+        pipeline.put_log(log_event(0))
+        wait_until(lambda: len(sink.log_records()) == 1, what="the record")
+        thread = pipeline._thread
+        assert thread is not None and thread.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == max(host_priority, EXPORT_THREAD_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == host_priority
+    finally:
+        pipeline.shutdown(timeout_s=0.5)
