@@ -92,7 +92,7 @@ def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("MODELTEL_", "OTEL_"))}
 
 
-def start_collector(work: Path) -> tuple[subprocess.Popen, str]:
+def start_collector(work: Path, idle: bool = False) -> tuple[subprocess.Popen, str]:
     grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
     config = {
         "receivers": {
@@ -117,6 +117,8 @@ def start_collector(work: Path) -> tuple[subprocess.Popen, str]:
     path = work / "collector.yaml"
     path.write_text(yaml.safe_dump(config))
     args = ["taskset", "-c", LOAD_CPU, str(BIN / "modeltel"), "collector", "--config", str(path)]
+    if idle:
+        args = ["chrt", "--idle", "0", *args]
     process = subprocess.Popen(
         args, env=base_env(), stdout=(work / "collector.log").open("wb"), stderr=subprocess.STDOUT
     )
@@ -131,6 +133,8 @@ baseline_code: str | None = None  # --baseline-code: another build of modeltel, 
 def variant_command(name: str, port: int, collector: str) -> tuple[list[str], dict[str, str]]:
     uvicorn = [str(BIN / "uvicorn"), "iris_server:app", "--app-dir", str(REPO / "examples")]
     uvicorn += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    # bench/latency.py keeps its connections across the seconds a server is stopped
+    uvicorn += ["--timeout-keep-alive", "3600"]
     env = base_env()
     if name.endswith(BASELINE):  # the same variant, served by the baseline build of modeltel
         name = name.removesuffix(BASELINE)
