@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -22,8 +23,42 @@ EXAMPLES = REPO / "examples"
 BIN = Path(sys.executable).parent
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_CHOSEN_PORT = 10_000
+_ports_given: set[int] = set()
+_port_choice = random.Random()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port on 127.0.0.1 that nothing listens on, chosen below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` comes from the range it also uses for the
+    source ports of outgoing connections: between this function returning and the server
+    binding it, any client in the suite could take it ("Address already in use"). Below that
+    range only an explicit bind can, and each port is given out once per session.
+    """
+    low = _ephemeral_low()
+    for _ in range(200):
+        if low <= _LOWEST_CHOSEN_PORT:
+            break
+        port = _port_choice.randrange(_LOWEST_CHOSEN_PORT, low)
+        if port in _ports_given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    with socket.socket() as sock:  # no range to choose from: the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
