@@ -207,11 +207,11 @@ def test_queued_spans_and_records_are_not_tracked_by_the_garbage_collector(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-def test_the_export_thread_runs_at_the_lowest_priority_and_the_host_keeps_its_own(
+def test_the_export_thread_runs_at_a_lower_priority_and_the_host_keeps_its_own(
     monkeypatch: pytest.MonkeyPatch, sink: Sink
 ) -> None:
-    """The request path wins the CPU (and so the GIL) whenever both could run; the host's
-    threads keep the priority they had."""
+    """The scheduler favours the request path over the export thread when both could run;
+    the host's threads keep the priority they had."""
     host_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     pipeline = make_pipeline(monkeypatch, sink.url)
     try:
