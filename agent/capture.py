@@ -180,14 +180,13 @@ class _ModelLabels:
         return found
 
 
-def count_by_class(item: tuple[Any, Any, bool]) -> list[tuple[Attributes, int]]:
+def count_by_class(
+    attributes: Attributes, predictions: Any, classified: bool
+) -> list[tuple[Attributes, int]]:
     """Predictions by predicted class, run when the counter folds (off the request path);
-    regression values get no class label. ``item`` is (the model's metric attributes, the
-    predictions of a call or its one prediction, classified): for a 1-row call only strings,
-    numbers and tuples, so the garbage collector stops tracking it at its first pass instead
-    of promoting it, with every other waiting measurement, into the generation whose growth
-    triggers full collections."""
-    attributes, predictions, classified = item
+    regression values get no class label. ``attributes`` are the model's metric attributes,
+    ``predictions`` those of a call, or its one prediction: for a 1-row call a string or
+    number, not a list, so that waiting allocates nothing the garbage collector tracks."""
     labels = _labels_by_attributes[attributes]
     if type(predictions) is not list:
         predictions = [predictions]
@@ -212,7 +211,7 @@ def count_predictions(instruments: Any, labels: "_ModelLabels", call: ModelCall)
         predictions = _as_list(predictions) if predictions is not None else [None] * call.rows
     counted = predictions[0] if len(predictions) == 1 and type(predictions[0]) is not list else predictions
     instruments.predictions.add_counted(
-        count_by_class, (labels.attributes, counted, call.probabilities is not None)
+        count_by_class, labels.attributes, counted, call.probabilities is not None
     )
     return predictions
 

@@ -43,7 +43,7 @@ def main() -> None:
     from modeltel.agent.model_call import ModelIdentity
     from modeltel.agent.prediction_log import emit_predictions
     from modeltel.agent.predictions import encode_body, record_prediction
-    from modeltel.agent.telemetry.encoding import encode_logs
+    from modeltel.agent.telemetry.encoding import LOG_WIDTH, encode_log_fields
     from modeltel.agent.telemetry.pipeline import Pipeline
 
     runtime.mark_activated()
@@ -61,6 +61,7 @@ def main() -> None:
     identity = ModelIdentity("bench-model", "1")
 
     def drain() -> list:
+        """The queued records' fields, one record after another (see queue.FieldQueue)."""
         return pipeline.logs.take(len(pipeline.logs))
 
     def batch_rows() -> None:
@@ -80,16 +81,16 @@ def main() -> None:
     baseline = per_row(body_only, 1000, args.repeat)
     for label, function in (("1-row record_prediction", single_rows), ("1000-row batch", batch_rows)):
         produce = per_row(function, 1000, args.repeat)
-        records = drain()
+        fields = drain()
         started = time.thread_time()
-        for start in range(0, len(records), 512):
-            encode_logs(records[start : start + 512], pipeline.origin)
-        encode = (time.thread_time() - started) / len(records) * 1e6
+        for start in range(0, len(fields), 512 * LOG_WIDTH):
+            encode_log_fields(fields[start : start + 512 * LOG_WIDTH], pipeline.origin)
+        encode = (time.thread_time() - started) / (len(fields) // LOG_WIDTH) * 1e6
         results[label] = (produce, encode)
 
     settings._current = settings.AgentSettings(sample_rate=0.1, traces_sample_rate=0.1)
     sampled = per_row(batch_rows, 1000, args.repeat)
-    kept = len(drain())
+    kept = len(drain()) // LOG_WIDTH
 
     print(f"{args.features} features per row, medians of {args.repeat} runs; µs per row")
     print(f"{'case':>26} {'request path':>13} {'encode':>8} {'total':>8} {'x body-only':>12}")

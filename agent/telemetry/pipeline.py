@@ -16,9 +16,16 @@ import time
 from typing import Any
 
 from modeltel import __version__
-from modeltel.agent.telemetry.encoding import LogFields, Origin, encode_logs, encode_metrics, frame_spans
+from modeltel.agent.telemetry.encoding import (
+    LOG_WIDTH,
+    LogFields,
+    Origin,
+    encode_log_fields,
+    encode_metrics,
+    frame_spans,
+)
 from modeltel.agent.telemetry.instruments import Instruments, create_instruments
-from modeltel.agent.telemetry.queue import BoundedQueue
+from modeltel.agent.telemetry.queue import BoundedQueue, FieldQueue
 from modeltel.agent.telemetry.settings import Signal, queue_settings, signal_export
 from modeltel.agent.telemetry.spans import SpanRecord, trace_sampling_bound
 from modeltel.agent.telemetry.transport import Transport, open_transport
@@ -43,11 +50,11 @@ class Pipeline:
         self._max_batch = settings.max_batch
         self.exports = {signal: signal_export(signal) for signal in ("traces", "metrics", "logs")}
         self.origin = Origin.create(resource_attributes, SCOPE, __version__)
-        # Spans wait encoded (bytes: never tracked by the garbage collector), records as tuples
-        # of plain values (untracked once they survive a collection): see encoding.LogEvent.
+        # Spans wait encoded (bytes), records field by field (queue.FieldQueue): nothing waiting
+        # is an object the garbage collector tracks.
         self.spans: BoundedQueue[bytes] = BoundedQueue(settings.max_spans)
         self._span_field = self.origin.span_writer.span_field
-        self.logs: BoundedQueue[LogFields] = BoundedQueue(settings.max_logs)
+        self.logs = FieldQueue(settings.max_logs, LOG_WIDTH)
         self.trace_bound = trace_sampling_bound(trace_sample_rate) if self.exports["traces"].enabled else 0
         self.logs_enabled = self.exports["logs"].enabled
         # Traces the agent starts here are sampled at the prediction rate: prediction ids can
@@ -84,9 +91,10 @@ class Pipeline:
         if self._thread is None:
             self._ensure_thread()
 
-    def put_logs(self, records: list[LogFields]) -> None:
-        """A batch's records at once (one bound check, one wake-up check)."""
-        if self.logs.put_many(records) >= self._max_batch and not self._wake.is_set():
+    def put_logs(self, fields: list[Any]) -> None:
+        """A batch's records at once, their fields one record after another, not as tuples
+        (see queue.FieldQueue): one bound check, one wake-up check."""
+        if self.logs.put_many(fields) >= self._max_batch and not self._wake.is_set():
             self._wake.set()
         if self._thread is None:
             self._ensure_thread()
@@ -131,11 +139,12 @@ class Pipeline:
                 _log.exception("modeltel export failed unexpectedly")
 
     def _export_pending(self, deadline: float | None = None) -> None:
-        for queue, signal, encode in ((self.spans, "traces", frame_spans), (self.logs, "logs", encode_logs)):
+        queues = ((self.spans, "traces", frame_spans), (self.logs, "logs", encode_log_fields))
+        for queue, signal, encode in queues:
             while len(queue) and (deadline is None or time.monotonic() < deadline):
                 batch = queue.take(self.settings.max_batch)
                 if batch and not self._send(signal, encode(batch, self.origin), deadline):
-                    self._export_failed[signal] += len(batch)
+                    self._export_failed[signal] += len(batch) // queue.width
 
     def _export_metrics(self, deadline: float | None = None) -> None:
         if not self.exports["metrics"].enabled:
