@@ -11,13 +11,15 @@ OTLP messages the SDK would send (cumulative temporality), named by the semantic
 
 import collections
 import logging
+import math
 import threading
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat, starmap
 from typing import Any
 
+import numpy as np
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
     Exemplar,
@@ -72,15 +74,10 @@ class _Recorded(_Instrument):
         return len(self._pending) // self.WIDTH
 
     def _drained(self) -> list[Any]:
-        """The fields producers recorded so far (caller holds the lock)."""
-        pending, popleft = self._pending, self._pending.popleft
-        fields = []
-        try:
-            for _ in range(len(pending)):  # a multiple of WIDTH: each extend is atomic
-                fields.append(popleft())
-        except IndexError:  # cannot happen with one consumer at a time; harmless if it did
-            del fields[len(fields) - len(fields) % self.WIDTH :]
-        return fields
+        """The fields producers recorded so far (caller holds the lock): a multiple of WIDTH,
+        as each extend is atomic. Popped in C (``starmap``), not in a Python loop."""
+        pending = self._pending
+        return list(starmap(pending.popleft, repeat((), len(pending))))
 
     def _measurements(self, fields: list[Any]) -> Iterator[tuple]:
         """``fields`` a measurement at a time; ``zip`` reuses its tuple, so folding does not
@@ -97,6 +94,7 @@ class Histogram(_Recorded):
     def __init__(self, name: str, unit: str, description: str, boundaries: Sequence[float]) -> None:
         super().__init__(name, unit, description)
         self.boundaries = tuple(boundaries)
+        self._bounds = np.array(self.boundaries, dtype=np.float64)
         # attributes → [bucket counts, count, sum, min, max, {bucket: exemplar}]
         self._points: dict[Attributes, list[Any]] = {}
 
@@ -107,33 +105,79 @@ class Histogram(_Recorded):
             self.fold()
 
     def fold(self) -> None:
-        """Add the waiting measurements to the totals (export thread, or a producer at FOLD_AT)."""
-        boundaries = self.boundaries
+        """Add the waiting measurements to the totals (export thread, or a producer at FOLD_AT).
+
+        In numpy, a batch at a time: the export thread holds the GIL while it folds, and a
+        request that arrives meanwhile waits, so a fold in Python (about 1.2 µs a measurement,
+        600 µs for a second's worth at 500 requests/s) was one of the longest stretches it
+        met. Measurements are grouped by their attribute tuple's identity (callers pass one
+        cached tuple for the same attributes, so there are a few), and identities of equal
+        tuples are merged into one group."""
         with self._lock:
-            points = self._points
-            measurements = self._measurements(self._drained())
-            for index, (value, attributes, trace_id, span_id, time_ns) in enumerate(measurements):
-                if index % YIELD_EVERY == YIELD_EVERY - 1:
-                    time.sleep(0)  # let the request path run: this thread shares its GIL
-                bucket = bisect_left(boundaries, value)
-                point = points.get(attributes)
-                if point is None:
-                    point = points[attributes] = [[0] * (len(boundaries) + 1), 0, 0.0, value, value, {}]
-                point[0][bucket] += 1
-                point[1] += 1
-                point[2] += value
-                if value < point[3]:
-                    point[3] = value
-                if value > point[4]:
-                    point[4] = value
-                if trace_id:
-                    point[5][bucket] = (value, time_ns, trace_id, span_id)
+            fields = self._drained()
+            if not fields:
+                return
+            width = self.WIDTH
+            values = np.array(fields[0::width], dtype=np.float64)
+            buckets = np.searchsorted(self._bounds, values, side="left")
+            exemplar_times = np.array(fields[4::width], dtype=np.int64)  # 0 unless sampled
+            attributes = fields[1::width]
+            first = attributes[0]
+            if attributes.count(first) == len(attributes):  # mostly: one route, one model
+                self._add(first, values, buckets, exemplar_times, np.arange(len(values)), fields)
+                return
+            ids = np.fromiter(map(id, attributes), np.int64)
+            _, first_rows, group = np.unique(ids, return_index=True, return_inverse=True)
+            by_value: dict[Attributes, int] = {}  # equal tuples of other identities: one group
+            same = [
+                by_value.setdefault(attributes[row], index) for index, row in enumerate(first_rows.tolist())
+            ]
+            group = np.asarray(same)[group]
+            for index in sorted(set(same)):
+                rows = np.flatnonzero(group == index)
+                self._add(
+                    attributes[rows[0]], values[rows], buckets[rows], exemplar_times[rows], rows, fields
+                )
+
+    def _add(
+        self,
+        attributes: Attributes,
+        values: np.ndarray,
+        buckets: np.ndarray,
+        exemplar_times: np.ndarray,
+        rows: np.ndarray,
+        fields: list[Any],
+    ) -> None:
+        """One group's measurements into its point; ``rows`` index them in ``fields``."""
+        point = self._points.get(attributes)
+        if point is None:
+            point = self._points[attributes] = [
+                np.zeros(len(self.boundaries) + 1, np.int64),
+                0,
+                0.0,
+                math.inf,
+                -math.inf,
+                {},
+            ]
+        point[0] += np.bincount(buckets, minlength=len(point[0]))
+        point[1] += len(values)
+        point[2] += float(values.sum())
+        point[3] = min(point[3], float(values.min()))
+        point[4] = max(point[4], float(values.max()))
+        sampled = np.flatnonzero(exemplar_times)
+        if len(sampled):  # the latest sampled measurement of each bucket becomes its exemplar
+            latest = sampled[::-1]
+            kept_buckets, first_seen = np.unique(buckets[latest], return_index=True)
+            exemplars = point[5]
+            for bucket, at in zip(kept_buckets.tolist(), latest[first_seen].tolist(), strict=True):
+                row = self.WIDTH * int(rows[at])
+                exemplars[bucket] = (fields[row], fields[row + 4], fields[row + 2], fields[row + 3])
 
     def to_otlp(self, now_ns: int) -> Metric | None:
         self.fold()
         with self._lock:
             points = [
-                (key, [list(p[0]), p[1], p[2], p[3], p[4], dict(p[5])]) for key, p in self._points.items()
+                (key, [p[0].tolist(), p[1], p[2], p[3], p[4], dict(p[5])]) for key, p in self._points.items()
             ]
         if not points:
             return None

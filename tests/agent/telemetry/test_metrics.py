@@ -145,3 +145,43 @@ def test_waiting_measurements_are_no_objects_the_garbage_collector_tracks() -> N
     assert histogram.waiting() == 2000 and counter.waiting() == 2000
     assert histogram.to_otlp(1).histogram.data_points[0].count == 2000
     assert counter.to_otlp(1).sum.data_points[0].as_int == 2000
+
+
+def test_histogram_groups_by_attributes_and_keeps_each_buckets_latest_sampled_exemplar() -> None:
+    """Several attribute sets in one fold, one of them passed as two equal tuples that are
+    different objects: each point matches a measurement-by-measurement reference."""
+    rng = np.random.default_rng(21)
+    route_a, route_b = (("route", "/a"),), (("route", "/b"),)
+    route_a_copy = tuple([("route", "/" + "a")])  # equal to route_a, another object
+    assert route_a_copy == route_a and route_a_copy is not route_a
+    choices = [route_a, route_b, route_a_copy]
+    histogram = Histogram("h", "s", "", BOUNDS)
+    reference: dict = {}
+    for index in range(3000):
+        attributes = choices[int(rng.integers(3))]
+        value = float(rng.exponential(0.05))
+        sampled = bool(rng.random() < 0.3)
+        trace_id, span_id = (index + 1, index + 7) if sampled else (0, 0)
+        histogram.record(value, attributes, trace_id, span_id)
+        point = reference.setdefault(attributes, {"values": [], "exemplars": {}})
+        point["values"].append(value)
+        if sampled:
+            bucket = int(np.searchsorted(BOUNDS, value, side="left"))
+            point["exemplars"][bucket] = (value, trace_id, span_id)
+    data_points = histogram.to_otlp(1).histogram.data_points
+    assert len(data_points) == 2
+    for data_point in data_points:
+        route = data_point.attributes[0].value.string_value
+        expected = reference[(("route", route),)]
+        values = np.array(expected["values"])
+        counts = np.bincount(np.searchsorted(BOUNDS, values, side="left"), minlength=len(BOUNDS) + 1)
+        assert list(data_point.bucket_counts) == counts.tolist()
+        assert data_point.count == len(values) and abs(data_point.sum - values.sum()) < 1e-9
+        assert (data_point.min, data_point.max) == (values.min(), values.max())
+        exemplars = {
+            int(np.searchsorted(BOUNDS, e.as_double, side="left")): (
+                e.as_double, int.from_bytes(e.trace_id, "big"), int.from_bytes(e.span_id, "big")
+            )
+            for e in data_point.exemplars
+        }  # fmt: skip
+        assert exemplars == expected["exemplars"]
