@@ -147,6 +147,27 @@ def test_permanent_errors_drop_the_batch_and_count_it(monkeypatch: pytest.Monkey
         pipeline.shutdown()
 
 
+def test_a_steady_stream_goes_out_in_full_batches_not_a_request_per_arrival(
+    monkeypatch: pytest.MonkeyPatch, sink: Sink
+) -> None:
+    """Records keep arriving while a batch is sent: they wait for the next full batch or the
+    scheduled flush. Sending until the queue was empty made hundreds of tiny requests here."""
+    sink.delay_s = 0.005  # a collector that takes 5 ms per request
+    pipeline = make_pipeline(monkeypatch, sink.url, OTEL_BSP_SCHEDULE_DELAY="1000")
+    try:
+        for index in range(3000):  # ~1,500 records/s for two seconds
+            pipeline.put_log(log_event(index))
+            if index % 15 == 14:
+                time.sleep(0.01)
+        wait_until(lambda: len(sink.log_records()) == 3000, timeout=30, what="every record")
+    finally:
+        pipeline.shutdown()
+    ids = [r.attributes[1].value.string_value for r in sink.log_records()]
+    assert len(set(ids)) == 3000  # each once
+    requests = len(sink.messages("/v1/logs"))
+    assert requests <= 3000 // 512 + 6, f"{requests} requests for 3,000 records in batches of 512"
+
+
 def test_collector_down_never_blocks_and_counts_drops(monkeypatch: pytest.MonkeyPatch) -> None:
     pipeline = make_pipeline(monkeypatch, f"http://127.0.0.1:{closed_port()}", OTEL_BLRP_MAX_QUEUE_SIZE="100")
     try:
