@@ -135,6 +135,7 @@ class Pipeline:
             try:
                 for instrument in self.instruments.recorded():
                     instrument.fold()
+                    time.sleep(0)  # between steps, let a request waiting for the GIL run
                 flush = time.monotonic() >= next_flush
                 self._export_pending(partial=flush)
                 if flush:
@@ -155,12 +156,15 @@ class Pipeline:
         for queue, signal, encode in queues:
             due = len(queue) if partial else len(queue) - len(queue) % max_batch
             while due > 0 and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0)  # between steps, let a request waiting for the GIL run
                 batch = queue.take(min(max_batch, due))
                 if not batch:
                     break
                 taken = len(batch) // queue.width
                 due -= taken
-                if not self._send(signal, encode(batch, self.origin), deadline):
+                payload = encode(batch, self.origin)
+                time.sleep(0)
+                if not self._send(signal, payload, deadline):
                     self._export_failed[signal] += taken
 
     def _export_metrics(self, deadline: float | None = None) -> None:

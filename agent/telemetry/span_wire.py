@@ -15,7 +15,7 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from modeltel.agent.telemetry.wire import field, key_value, varint
+from modeltel.agent.telemetry.wire import export_request, field, key_value, varint
 
 _TIMES = struct.Struct("<BQBQ").pack  # start_time_unix_nano (7) and end_time_unix_nano (8), fixed64
 # trace_id (1, 16 bytes: high and low halves) and span_id (2, 8 bytes), tags and lengths as one
@@ -98,9 +98,8 @@ class SpanWriter:
 
     def frame(self, span_fields: Iterable[bytes]) -> bytes:
         """A serialized ExportTraceServiceRequest holding the given ``span_field`` results."""
-        scope_spans = self._scope_field + b"".join(span_fields)
-        resource_spans = self._resource_field + field(2, scope_spans)  # ResourceSpans.scope_spans (2)
-        return field(1, resource_spans)  # ExportTraceServiceRequest.resource_spans (1)
+        fields = span_fields if isinstance(span_fields, list) else list(span_fields)
+        return export_request(self._resource_field, self._scope_field, fields)
 
     def encode(self, records: Iterable) -> bytes:
         """``records`` are ``spans.SpanRecord``s; returns a serialized ExportTraceServiceRequest."""

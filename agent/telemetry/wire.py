@@ -54,3 +54,14 @@ def any_value(value: Any) -> bytes:
 def key_value(key: str, value: Any) -> bytes:
     """A ``KeyValue``, serialized."""
     return field(1, key.encode()) + field(2, any_value(value))
+
+
+def export_request(resource_field: bytes, scope_field: bytes, items: list[bytes]) -> bytes:
+    """An Export*ServiceRequest of one resource and one scope (traces and logs share the
+    layout: resource_*(1) { resource(1), scope_*(2) { scope(1), items(2)... } }), made by one
+    join. Nesting field() calls copied the whole batch three times, each into a new buffer of
+    a few hundred KB, which cost more than writing the records (~2 µs a record here)."""
+    scope_size = len(scope_field) + sum(map(len, items))
+    scope_head = b"\x12" + varint(scope_size)
+    resource_size = len(resource_field) + len(scope_head) + scope_size
+    return b"".join([b"\x0a", varint(resource_size), resource_field, scope_head, scope_field, *items])
