@@ -59,8 +59,8 @@ class _Recorded(_Instrument):
     tuple: ``deque.extend`` of a tuple is one C call (atomic under the GIL, so the request path
     takes no lock and the fields of two measurements never interleave), and the tuple is freed
     at once. A waiting tuple per measurement would be a garbage-collected object alive until the
-    fold; three or four per request counted towards the young generation's threshold and made
-    the host's collections, full ones (tens of ms) included, about twice as frequent."""
+    fold, counted towards the young generation's threshold, which sets how often the host's
+    collections (full ones: tens of ms) run: four per request at 10% (bench/gc_pressure.py)."""
 
     WIDTH = 1
 
@@ -108,8 +108,8 @@ class Histogram(_Recorded):
         """Add the waiting measurements to the totals (export thread, or a producer at FOLD_AT).
 
         In numpy, a batch at a time: the export thread holds the GIL while it folds, and a
-        request that arrives meanwhile waits, so a fold in Python (about 1.2 µs a measurement,
-        600 µs for a second's worth at 500 requests/s) was one of the longest stretches it
+        request that arrives meanwhile waits, so a fold in Python (0.5-1.2 µs a measurement, up
+        to ~600 µs for a second's worth at 500 requests/s) was one of the longest stretches it
         met. Measurements are grouped by their attribute tuple's identity (callers pass one
         cached tuple for the same attributes, so there are a few), and identities of equal
         tuples are merged into one group."""
