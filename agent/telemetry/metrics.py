@@ -17,9 +17,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat, starmap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     AggregationTemporality,
     Exemplar,
@@ -34,6 +33,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 
 from modeltel.agent.telemetry.encoding import key_values
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _log = logging.getLogger("modeltel.agent")
 Attributes = tuple[tuple[str, Any], ...]
@@ -94,7 +96,7 @@ class Histogram(_Recorded):
     def __init__(self, name: str, unit: str, description: str, boundaries: Sequence[float]) -> None:
         super().__init__(name, unit, description)
         self.boundaries = tuple(boundaries)
-        self._bounds = np.array(self.boundaries, dtype=np.float64)
+        self._bounds: np.ndarray | None = None  # the boundaries as an array, at the first fold
         # attributes → [bucket counts, count, sum, min, max, {bucket: exemplar}]
         self._points: dict[Attributes, list[Any]] = {}
 
@@ -113,12 +115,18 @@ class Histogram(_Recorded):
         met. Measurements are grouped by their attribute tuple's identity (callers pass one
         cached tuple for the same attributes, so there are a few), and identities of equal
         tuples are merged into one group."""
+        # imported here, by the export thread, not on the request path: a web app that does
+        # not use numpy itself (it is one of modeltel's dependencies) loads it on the first fold
+        import numpy as np
+
         with self._lock:
             fields = self._drained()
             if not fields:
                 return
             width = self.WIDTH
             values = np.array(fields[0::width], dtype=np.float64)
+            if self._bounds is None:
+                self._bounds = np.array(self.boundaries, dtype=np.float64)
             buckets = np.searchsorted(self._bounds, values, side="left")
             exemplar_times = np.array(fields[4::width], dtype=np.int64)  # 0 unless sampled
             attributes = fields[1::width]
@@ -142,13 +150,15 @@ class Histogram(_Recorded):
     def _add(
         self,
         attributes: Attributes,
-        values: np.ndarray,
-        buckets: np.ndarray,
-        exemplar_times: np.ndarray,
-        rows: np.ndarray,
+        values: "np.ndarray",
+        buckets: "np.ndarray",
+        exemplar_times: "np.ndarray",
+        rows: "np.ndarray",
         fields: list[Any],
     ) -> None:
         """One group's measurements into its point; ``rows`` index them in ``fields``."""
+        import numpy as np
+
         point = self._points.get(attributes)
         if point is None:
             point = self._points[attributes] = [
