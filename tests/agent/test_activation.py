@@ -124,3 +124,32 @@ def test_enabled_start_up_imports_nothing_heavy() -> None:
         "inspect",
     }
     assert not heavy & loaded, heavy & loaded
+
+
+def test_serving_a_request_does_not_load_numpy_for_an_app_that_does_not_use_it() -> None:
+    """numpy is one of modeltel's dependencies, but a web app without it (a proxy to a remote
+    model, say) should not pay its import (~70 ms) on a request: the metrics import it on the
+    export thread, at the first fold (an hour away here)."""
+    script = """
+import json, sys
+import fastapi
+from fastapi.testclient import TestClient
+app = fastapi.FastAPI()
+@app.get("/ping")
+def ping():
+    return {"ok": True}
+with TestClient(app) as client:
+    assert client.get("/ping").status_code == 200
+from modeltel.agent.telemetry import pipeline
+print(json.dumps({"pipeline": pipeline.current() is not None, "numpy": "numpy" in sys.modules}))
+"""
+    environment = clean_env(
+        MODELTEL_ENABLED="1",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+        OTEL_BSP_SCHEDULE_DELAY="3600000",
+        OTEL_METRIC_EXPORT_INTERVAL="3600000",
+    )
+    command = [sys.executable, "-c", script]
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == {"pipeline": True, "numpy": False}
